@@ -1,0 +1,141 @@
+"""The adapter protocol: what every embedding implementation provides to the harness.
+
+An adapter wraps one implementation (say ``torch.nn.Embedding``) on one device. The harness
+only ever talks to it through this class, so the checks and benchmarks are framework-neutral.
+
+Native values (``prepare_*`` results, ``forward``/``gradient`` results) stay in the
+framework's own types so the benchmarks can time them without conversions; ``to_numpy``
+brings any of them back (densifying sparse gradients).
+
+Declared behaviour (``Declared``) is data, not code: the conformance suite checks that what
+an adapter says it does (index dtypes, negative and out-of-range ids, sparse or dense
+gradient, expected deviations) is what it really does. A declaration that is not the
+observed behaviour is a failure.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+import numpy as np
+
+# What happens to an id outside [0, vocab): observed, then compared with the declaration.
+Outcome = Literal["raise", "wrap", "clamp", "nan", "zeros", "undefined"]
+OUTCOMES = ("raise", "wrap", "clamp", "nan", "zeros", "undefined")
+Variant = Literal["gather", "onehot"]
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What an adapter claims about itself. Every field is verified by a check."""
+
+    weight_dtypes: tuple[str, ...] = ("float32",)
+    index_dtypes: tuple[str, ...] = ("int32", "int64")
+    negative_index: Outcome = "raise"
+    out_of_range: Outcome = "raise"
+    gradient: Literal["dense", "sparse"] = "dense"
+    # Matmul input precision of one-hot variants ("float32", "tf32", "bfloat16"): sets the
+    # forward tolerance. Gathers copy rows, so they are always exact.
+    matmul_precision: str = "float32"
+    # check name -> reason. Such a check is expected to fail (strict: passing is a failure).
+    deviations: Mapping[str, str] = field(default_factory=dict)
+    # check name -> reason the check cannot run for this adapter (reported as skipped).
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
+
+
+class EmbeddingAdapter(ABC):
+    """One embedding implementation on one device.
+
+    Subclasses set the class attributes and implement the abstract methods. ``gradient``
+    returns d(sum(forward(w, ids) * upstream))/dW, the weight gradient for that upstream.
+    """
+
+    id: str = ""
+    framework: str = ""
+    variant: Variant = "gather"
+    device: str = "cpu"
+    declared: Declared = Declared()
+    # id of the gather adapter this one-hot adapter should agree with (same framework/device).
+    gather_twin: str | None = None
+    # How the harness loaded it (built-in id or module:factory), used in repro snippets.
+    source: str = ""
+
+    # --- framework plumbing ----------------------------------------------------------
+    @abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Framework name -> version string for everything this adapter runs on."""
+
+    @abstractmethod
+    def prepare_weights(self, weights: np.ndarray) -> Any:
+        """Put a (vocab, dim) table on the device in the framework's own type."""
+
+    @abstractmethod
+    def prepare_ids(self, ids: np.ndarray) -> Any:
+        """Put an id array on the device, keeping its dtype (the check decides which)."""
+
+    def prepare_upstream(self, upstream: np.ndarray) -> Any:
+        """Upstream gradient on the device; by default converted like the weights."""
+        return self.prepare_weights(upstream)
+
+    @abstractmethod
+    def forward(self, weights: Any, ids: Any) -> Any:
+        """The embedding lookup on native values."""
+
+    @abstractmethod
+    def gradient(self, weights: Any, ids: Any, upstream: Any) -> Any:
+        """Forward and backward: the weight gradient (dense or sparse, native)."""
+
+    @abstractmethod
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """A native value (sparse gradients densified) as a NumPy array."""
+
+    def synchronize(self, value: Any) -> None:
+        """Block until ``value`` is computed (async devices); a no-op on NumPy."""
+
+    def is_sparse(self, gradient: Any) -> bool:
+        """Whether a native gradient is a sparse representation."""
+        return False
+
+    def compile(self, fn):
+        """The framework's compiled form of ``fn`` (jax.jit, tf.function) for benchmarks."""
+        return fn
+
+    def runtime_settings(self) -> dict[str, Any]:
+        """Thread counts, matmul precision and similar knobs, recorded with results."""
+        return {}
+
+    # --- NumPy conveniences used by the checks ---------------------------------------
+    def lookup(self, weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        w = self.prepare_weights(weights)
+        return self.to_numpy(self.forward(w, self.prepare_ids(ids)))
+
+    def weight_grad(self, weights: np.ndarray, ids: np.ndarray, upstream: np.ndarray) -> np.ndarray:
+        w = self.prepare_weights(weights)
+        grad = self.gradient(w, self.prepare_ids(ids), self.prepare_upstream(upstream))
+        return self.to_numpy(grad)
+
+    def describe(self) -> dict[str, Any]:
+        d = self.declared
+        return {
+            "id": self.id,
+            "framework": self.framework,
+            "variant": self.variant,
+            "device": self.device,
+            "source": self.source,
+            "versions": self.versions(),
+            "declared": {
+                "weight_dtypes": list(d.weight_dtypes),
+                "index_dtypes": list(d.index_dtypes),
+                "negative_index": d.negative_index,
+                "out_of_range": d.out_of_range,
+                "gradient": d.gradient,
+                "matmul_precision": d.matmul_precision,
+                "deviations": dict(d.deviations),
+            },
+            "runtime": self.runtime_settings(),
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id}>"

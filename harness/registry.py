@@ -1,0 +1,187 @@
+"""Finding adapters: built-ins, installed plug-ins, and ``EMBEDDING_HARNESS_ADAPTERS``.
+
+Three doors, one list:
+1. built-in adapters from ``backends/`` (ids like ``torch-gather``),
+2. installed packages that declare the entry-point group ``embedding_harness.adapters``,
+3. ``EMBEDDING_HARNESS_ADAPTERS``: comma-separated built-in ids, glob patterns over them
+   (``keras-jax-*``) and ``module:factory`` names. When set it also *selects*: only what it
+   names is run.
+
+A factory returns one adapter or a list of them. An adapter whose framework is missing is
+returned as a ``Slot`` with a skip reason, never dropped silently and never an error.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import os
+from dataclasses import dataclass
+from importlib import metadata
+
+from harness.adapter import EmbeddingAdapter
+from harness.errors import FrameworkUnavailable, HarnessError, UnknownAdapter
+
+ENV_VAR = "EMBEDDING_HARNESS_ADAPTERS"
+ENTRY_POINT_GROUP = "embedding_harness.adapters"
+
+# Built-in adapter id -> "module:factory". Each factory takes the device name.
+BUILTIN: dict[str, str] = {
+    "numpy-gather": "backends.numpy_backend:gather",
+    "numpy-onehot": "backends.numpy_backend:onehot",
+    "torch-gather": "backends.torch_backend:gather",
+    "torch-sparse": "backends.torch_backend:sparse_gather",
+    "torch-onehot": "backends.torch_backend:onehot",
+    "tensorflow-gather": "backends.tensorflow_backend:gather",
+    "tensorflow-onehot": "backends.tensorflow_backend:onehot",
+    "jax-gather": "backends.jax_backend:gather",
+    "jax-onehot": "backends.jax_backend:onehot",
+    "flax-gather": "backends.jax_backend:flax_embed",
+    "keras-tensorflow-gather": "backends.keras_backend:gather_on_tensorflow",
+    "keras-tensorflow-onehot": "backends.keras_backend:onehot_on_tensorflow",
+    "keras-jax-gather": "backends.keras_backend:gather_on_jax",
+    "keras-jax-onehot": "backends.keras_backend:onehot_on_jax",
+    "keras-torch-gather": "backends.keras_backend:gather_on_torch",
+    "keras-torch-onehot": "backends.keras_backend:onehot_on_torch",
+}
+
+# Frameworks whose adapters can also run on a CUDA device when one is visible.
+GPU_CAPABLE_PREFIXES = ("torch-", "tensorflow-", "jax-", "flax-", "keras-")
+
+
+@dataclass
+class Slot:
+    """One requested adapter: loaded, or skipped with the reason."""
+
+    id: str
+    adapter: EmbeddingAdapter | None = None
+    skip_reason: str | None = None
+
+
+def _import_factory(spec: str):
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UnknownAdapter(
+            f"adapter spec {spec!r} is neither a built-in id nor 'module:factory'; "
+            f"known ids: {', '.join(BUILTIN)}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise UnknownAdapter(
+                f"adapter module {module_name!r} (from {spec!r}) is not importable: "
+                f"install it or add its folder to PYTHONPATH"
+            ) from exc
+        raise FrameworkUnavailable(
+            f"{spec}: needs {exc.name!r}, which is not installed "
+            f"(pip install 'embedding-harness[all]' or the package that provides it)"
+        ) from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise UnknownAdapter(f"module {module_name!r} has no factory {attr!r} (from {spec!r})") from None
+
+
+def _as_list(made, spec: str) -> list[EmbeddingAdapter]:
+    adapters = list(made) if isinstance(made, (list, tuple)) else [made]
+    for a in adapters:
+        if not isinstance(a, EmbeddingAdapter):
+            raise UnknownAdapter(
+                f"factory {spec!r} returned {type(a).__name__}, not an EmbeddingAdapter "
+                f"(subclass harness.EmbeddingAdapter)"
+            )
+        a.source = a.source or spec
+    return adapters
+
+
+def visible_devices() -> list[str]:
+    """``cpu`` plus ``cuda`` when any installed framework sees a CUDA GPU.
+
+    Set EMBEDDING_HARNESS_DEVICES (e.g. ``cpu``) to restrict."""
+    forced = os.environ.get("EMBEDDING_HARNESS_DEVICES")
+    if forced:
+        return [d.strip() for d in forced.split(",") if d.strip()]
+    from harness.machine import cuda_visible
+
+    return ["cpu", "cuda"] if cuda_visible() else ["cpu"]
+
+
+def _builtin_slots(adapter_id: str, devices: list[str]) -> list[Slot]:
+    slots = []
+    for device in devices:
+        if device != "cpu" and not adapter_id.startswith(GPU_CAPABLE_PREFIXES):
+            continue
+        slot_id = adapter_id if device == "cpu" else f"{adapter_id}-{device}"
+        try:
+            factory = _import_factory(BUILTIN[adapter_id])
+            adapter = factory(device)
+            adapter.source = adapter.source or slot_id
+            slots.append(Slot(slot_id, adapter))
+        except FrameworkUnavailable as exc:
+            slots.append(Slot(slot_id, skip_reason=str(exc)))
+    return slots
+
+
+def _spec_slots(spec: str) -> list[Slot]:
+    try:
+        made = _import_factory(spec)()
+    except FrameworkUnavailable as exc:
+        return [Slot(spec, skip_reason=str(exc))]
+    return [Slot(a.id or spec, a) for a in _as_list(made, spec)]
+
+
+def _entry_point_slots() -> list[Slot]:
+    slots = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        slots.extend(_spec_slots(ep.value))
+    return slots
+
+
+def requested_specs(env: dict[str, str] | None = None) -> list[str] | None:
+    raw = (env if env is not None else os.environ).get(ENV_VAR, "").strip()
+    if not raw:
+        return None
+    return [s.strip() for s in raw.split(",") if s.strip()]
+
+
+def select(specs: list[str] | None = None, devices: list[str] | None = None) -> list[Slot]:
+    """The adapters to run: ``specs`` (or the env var), else every built-in and plug-in."""
+    specs = specs if specs is not None else requested_specs()
+    devices = devices or visible_devices()
+    if specs is None:
+        slots = [s for aid in BUILTIN for s in _builtin_slots(aid, devices)]
+        return slots + _entry_point_slots()
+    slots: list[Slot] = []
+    for spec in specs:
+        if ":" in spec:
+            slots.extend(_spec_slots(spec))
+            continue
+        matches = fnmatch.filter(BUILTIN, spec)
+        if not matches:
+            raise UnknownAdapter(
+                f"unknown adapter {spec!r} in {ENV_VAR}; use a built-in id "
+                f"({', '.join(BUILTIN)}), a glob over them, or 'module:factory'"
+            )
+        for aid in matches:
+            slots.extend(_builtin_slots(aid, devices))
+    ids = [s.id for s in slots]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise HarnessError(f"adapter ids must be unique, {dupes} appear twice: rename the adapters")
+    return slots
+
+
+def load_adapter(spec: str, device: str = "cpu") -> EmbeddingAdapter:
+    """One adapter by built-in id or ``module:factory`` (the first, if it makes a list).
+
+    Raises ``FrameworkUnavailable`` or ``UnknownAdapter`` with a one-line message."""
+    if ":" in spec:
+        adapters = _as_list(_import_factory(spec)(), spec)
+        return adapters[0]
+    base = spec.removesuffix(f"-{device}") if device != "cpu" else spec
+    if base not in BUILTIN:
+        raise UnknownAdapter(f"unknown adapter {spec!r}; known ids: {', '.join(BUILTIN)}")
+    adapter = _import_factory(BUILTIN[base])(device)
+    adapter.source = adapter.source or spec
+    return adapter

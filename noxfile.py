@@ -1,0 +1,123 @@
+"""Entry points: nox -s conformance | bench | report | tests | lint.
+
+All sessions share one virtual environment (.nox/harness) with every framework installed:
+torch, TensorFlow, JAX and Keras together are ~3 GB, and installing them once per session
+(nox's default) would cost minutes each time (nox#167). The environment is rebuilt only when
+pyproject.toml changes.
+
+Keras fixes its backend at import, and frameworks compete for threads, so each framework
+group runs in its own process ("part"): core (numpy, torch, tensorflow, jax, flax) and one
+per Keras backend.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "conformance"]
+ROOT = Path(__file__).parent
+ENV_DIR = ROOT / ".nox" / "harness"
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+ADAPTERS_ENV = "EMBEDDING_HARNESS_ADAPTERS"
+
+
+def _python(session: nox.Session) -> str:
+    """The shared environment's interpreter, (re)installed when pyproject.toml changed."""
+    python = ENV_DIR / "bin" / "python"
+    stamp = ENV_DIR / ".pyproject-sha256"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", str(ENV_DIR), external=True)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        session.run(str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip", external=True)
+        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", ".[all,dev]", external=True)
+        stamp.write_text(wanted)
+    return str(python)
+
+
+def _parts(session: nox.Session) -> list[tuple[str, dict[str, str]]]:
+    """(part label, extra env) per process; honours a user's EMBEDDING_HARNESS_ADAPTERS."""
+    from_user = [s.strip() for s in os.environ.get(ADAPTERS_ENV, "").split(",") if s.strip()]
+    keras_ids = {b: [f"keras-{b}-gather", f"keras-{b}-onehot"] for b in KERAS_BACKENDS}
+    all_keras = [i for ids in keras_ids.values() for i in ids]
+    parts: list[tuple[str, dict[str, str]]] = []
+    # Keras globs also match in the core process, where those adapters report a skip
+    # ("needs KERAS_BACKEND=..."); the merge keeps the run from their own process.
+    core = [s for s in from_user if not s.startswith("keras-")] if from_user else [
+        "numpy-*", "torch-*", "tensorflow-*", "jax-*", "flax-*"]
+    if core:
+        parts.append(("core", {ADAPTERS_ENV: ",".join(core)}))
+    for backend, ids in keras_ids.items():
+        chosen = ids if not from_user else [i for i in ids if any(fnmatch.fnmatch(i, s) for s in from_user)]
+        if chosen:
+            parts.append((f"keras-{backend}", {ADAPTERS_ENV: ",".join(chosen), "KERAS_BACKEND": backend}))
+    if not parts:
+        session.error(f"{ADAPTERS_ENV}={os.environ.get(ADAPTERS_ENV)!r} selects no adapter")
+    return parts
+
+
+def _results_dir(python: str, session: nox.Session) -> str:
+    return session.run(python, "-c", "from harness.results import machine_dir; print(machine_dir())",
+                       external=True, silent=True).strip().splitlines()[-1]
+
+
+@nox.session(venv_backend="none")
+def conformance(session: nox.Session) -> None:
+    """Property tests: every adapter's forward and gradient against gather semantics."""
+    python = _python(session)
+    out = _results_dir(python, session)
+    parts_dir = Path(out) / "parts"
+    for stale in parts_dir.glob("conformance-*.json"):
+        stale.unlink()
+    failed = []
+    for label, env in _parts(session):
+        part_file = parts_dir / f"conformance-{label}.json"
+        try:
+            session.run(python, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider",
+                        f"--conformance-out={part_file}", f"--conformance-part={label}",
+                        *session.posargs, env=env, external=True)
+        except nox.command.CommandFailed:
+            failed.append(label)
+    session.run(python, "-m", "harness.conformance", "merge", out, external=True)
+    if failed:
+        session.error(f"conformance failures in: {', '.join(failed)} (see {out}/conformance.md)")
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Timing tables (pytest-benchmark): nox -s bench -- --profile quick|full|smoke."""
+    python = _python(session)
+    out = _results_dir(python, session)
+    for label, env in _parts(session):
+        session.run(python, "-m", "harness.bench", "run", "--part", label, "--out", out,
+                    *session.posargs, env=env, external=True)
+    session.run(python, "-m", "harness.bench", "finalize", "--out", out, *session.posargs,
+                external=True)
+
+
+@nox.session(venv_backend="none")
+def report(session: nox.Session) -> None:
+    """One report over every results/<machine-id>/: results/REPORT.md and report.html."""
+    python = _python(session)
+    session.run(python, "-m", "harness.report", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """The harness's own unit tests (oracle, registry, checks, writers, error paths)."""
+    python = _python(session)
+    session.run(python, "-m", "pytest", "tests/unit", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff over the code."""
+    python = _python(session)
+    session.run(python, "-m", "ruff", "check", "harness", "backends", "tests", "noxfile.py",
+                external=True)
