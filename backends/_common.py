@@ -1,0 +1,16 @@
+"""Shared wording of declared deviations, so every backend states them the same way."""
+
+SATURATES = (
+    "accumulates duplicate-id gradients in the weight dtype, so a float16 row stops growing at "
+    "2048 and a bfloat16 row at 256 unit contributions (shared/reference/semantics.md §3)"
+)
+NAN_POISON = "0 * inf = nan: one NaN/Inf anywhere in W poisons that column of every output row"
+LOSES_NEG_ZERO = "-0.0 + 0 * w = +0.0: the matmul loses the sign of zero"
+FLUSHES_SUBNORMALS = "the float32 matmul flushes subnormal inputs to zero (FTZ/DAZ)"
+SATURATION_CHECKS = ("low_precision_accumulation[float16]", "low_precision_accumulation[bfloat16]")
+ONEHOT_SPECIALS = {"nan_inf_isolated": NAN_POISON, "negative_zero_preserved": LOSES_NEG_ZERO}
+
+
+def saturation_deviations(weight_dtypes) -> dict[str, str]:
+    return {f"low_precision_accumulation[{d}]": SATURATES for d in ("float16", "bfloat16")
+            if d in weight_dtypes}

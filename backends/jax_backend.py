@@ -1,0 +1,164 @@
+"""JAX: ``jnp.take`` and ``jax.nn.one_hot`` @ W; Flax ``nnx.Embed``.
+
+JAX runs with x64 disabled by default, so float64 weights would silently become float32:
+float64 is not declared. int64 ids are likewise narrowed to int32 (harmless for valid ids).
+Gradients come from ``jax.vjp``; ``compile`` is ``jax.jit``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends._common import FLUSHES_SUBNORMALS, ONEHOT_SPECIALS, saturation_deviations
+from harness.adapter import Declared, EmbeddingAdapter
+from harness.dtypes import dtype_name, np_dtype
+from harness.errors import FrameworkUnavailable
+
+_WEIGHT_DTYPES = ("float16", "bfloat16", "float32")
+_INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def _jax():
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        raise FrameworkUnavailable("jax is not installed: pip install 'embedding-harness[jax]'") from None
+    return jax, jnp
+
+
+def _jax_device(jax, device: str):
+    platform = "gpu" if device == "cuda" else device
+    try:
+        return jax.devices(platform)[0]
+    except RuntimeError:
+        raise FrameworkUnavailable(f"jax sees no {device} device (install jax[cuda12] for GPUs)") from None
+
+
+class JaxTake(EmbeddingAdapter):
+    framework = "jax"
+    variant = "gather"
+
+    def __init__(self, device: str = "cpu"):
+        self.jax, self.jnp = _jax()
+        self.device = device
+        self.jax_device = _jax_device(self.jax, device)
+        suffix = "" if device == "cpu" else f"-{device}"
+        self.id = f"{self.framework}-{self.variant}{suffix}"
+        self.gather_twin = f"jax-gather{suffix}"
+        self.declared = self._declare()
+
+    def _declare(self) -> Declared:
+        return Declared(
+            weight_dtypes=_WEIGHT_DTYPES, index_dtypes=_INT_DTYPES,
+            # jnp.take's default mode="fill": negatives wrap once, out-of-range rows are NaN.
+            negative_index="wrap", out_of_range="nan", gradient="dense",
+            deviations=saturation_deviations(_WEIGHT_DTYPES) if self.device == "cpu" else {},
+        )
+
+    def versions(self):
+        import jaxlib
+
+        return {"jax": self.jax.__version__, "jaxlib": jaxlib.__version__}
+
+    def runtime_settings(self):
+        cfg = self.jax.config
+        return {"default_matmul_precision": str(cfg.jax_default_matmul_precision),
+                "enable_x64": bool(cfg.jax_enable_x64), "device": str(self.jax_device)}
+
+    def _array(self, array):
+        array = np.asarray(array)
+        if dtype_name(array.dtype) == "float64" and not self.jax.config.jax_enable_x64:
+            raise TypeError("float64 needs jax_enable_x64; JAX would silently use float32")
+        return self.jax.device_put(array, self.jax_device)
+
+    def prepare_weights(self, weights):
+        return self._array(weights)
+
+    def prepare_ids(self, ids):
+        ids = np.asarray(ids)
+        if ids.dtype.kind == "f":
+            return self.jax.device_put(ids, self.jax_device)
+        return self._array(ids)
+
+    def _lookup(self, weights, ids):
+        return self.jnp.take(weights, ids, axis=0)
+
+    def forward(self, weights, ids):
+        return self._lookup(weights, ids)
+
+    def gradient(self, weights, ids, upstream):
+        _, pullback = self.jax.vjp(lambda w: self._lookup(w, ids), weights)
+        return pullback(upstream)[0]
+
+    def to_numpy(self, value):
+        out = np.asarray(value)
+        return out.astype(np_dtype("bfloat16")) if dtype_name(out.dtype) == "bfloat16" else out
+
+    def synchronize(self, value):
+        self.jax.block_until_ready(value)
+
+    def compile(self, fn):
+        return self.jax.jit(fn)
+
+
+class JaxOneHot(JaxTake):
+    """``jax.nn.one_hot(ids, V, dtype=W.dtype) @ W`` at the default matmul precision."""
+
+    variant = "onehot"
+
+    def _declare(self) -> Declared:
+        on_gpu = self.device != "cpu"
+        deviations = dict(ONEHOT_SPECIALS)
+        if not on_gpu:
+            deviations.update({f"subnormals_preserved[{d}]": FLUSHES_SUBNORMALS
+                               for d in ("float32", "bfloat16")})
+        return Declared(
+            weight_dtypes=_WEIGHT_DTYPES, index_dtypes=_INT_DTYPES,
+            negative_index="zeros", out_of_range="zeros", gradient="dense",
+            # Precision.DEFAULT is TF32 on A100/H100 (semantics.md §4.3).
+            matmul_precision="tf32" if on_gpu else "float32",
+            deviations=deviations,
+        )
+
+    def _lookup(self, weights, ids):
+        return self.jax.nn.one_hot(ids, weights.shape[0], dtype=weights.dtype) @ weights
+
+
+class FlaxEmbed(JaxTake):
+    """``flax.nnx.Embed`` (jnp.take inside; float ids raise ValueError)."""
+
+    framework = "flax"
+
+    def __init__(self, device: str = "cpu"):
+        try:
+            from flax import nnx
+        except ImportError:
+            raise FrameworkUnavailable("flax is not installed: pip install 'embedding-harness[jax]'") from None
+        self.nnx = nnx
+        super().__init__(device)
+        self.gather_twin = None
+
+    def versions(self):
+        import flax
+
+        return {**super().versions(), "flax": flax.__version__}
+
+    def _lookup(self, weights, ids):
+        # A fresh module per call keeps the adapter pure (jit- and vjp-friendly); the table
+        # is the module's parameter, exactly as a model would hold it.
+        layer = self.nnx.Embed(weights.shape[0], weights.shape[1], dtype=weights.dtype,
+                               param_dtype=weights.dtype, rngs=self.nnx.Rngs(0))
+        layer.embedding.value = weights
+        return layer(ids)
+
+
+def gather(device: str = "cpu"):
+    return JaxTake(device)
+
+
+def onehot(device: str = "cpu"):
+    return JaxOneHot(device)
+
+
+def flax_embed(device: str = "cpu"):
+    return FlaxEmbed(device)

@@ -1,0 +1,278 @@
+"""Keras 3: ``keras.layers.Embedding`` and one-hot + ``keras.layers.Dense(use_bias=False)``
+holding the same W, on each backend (tensorflow, jax, torch).
+
+Keras fixes its backend at import, so an adapter only loads in a process whose
+KERAS_BACKEND matches; elsewhere it is reported as skipped with that reason.
+Embedding casts ids that are not int32/int64 to int32, float ids included (silently
+truncated), and normalises negative ids once (i + V) on every backend."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from backends._common import FLUSHES_SUBNORMALS, ONEHOT_SPECIALS, saturation_deviations
+from harness.adapter import Declared, EmbeddingAdapter
+from harness.dtypes import dtype_name, np_dtype
+from harness.errors import FrameworkUnavailable
+
+_ALL_INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+_WEIGHT_DTYPES = {
+    "tensorflow": ("float16", "bfloat16", "float32", "float64"),
+    "jax": ("float16", "bfloat16", "float32"),  # x64 off: float64 would become float32
+    "torch": ("float16", "bfloat16", "float32", "float64"),
+}
+# Embedding's own id handling per backend, as observed (semantics.md §1 #10-12).
+_GATHER_IDS = {
+    "tensorflow": (_ALL_INTS + ("float32",), "wrap", "raise"),
+    "jax": (_ALL_INTS + ("float32",), "wrap", "nan"),
+    "torch": (tuple(d for d in _ALL_INTS if d != "uint64") + ("float32",), "wrap", "raise"),
+}
+# keras.ops.one_hot: zeros for out-of-range ids, except the torch backend, which raises.
+_ONEHOT_IDS = {
+    "tensorflow": (_ALL_INTS + ("float32",), "zeros", "zeros"),
+    "jax": (_ALL_INTS + ("float32",), "zeros", "zeros"),
+    "torch": (tuple(d for d in _ALL_INTS if d != "uint64") + ("float32",), "zeros", "raise"),
+}
+_FLUSHING_MATMULS = {"tensorflow": ("float32", "bfloat16", "float64"), "jax": ("float32", "bfloat16"),
+                     "torch": ("bfloat16",)}
+
+
+def _process_backend() -> str:
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def _keras(backend: str):
+    running = _process_backend()
+    if running != backend:
+        raise FrameworkUnavailable(
+            f"needs KERAS_BACKEND={backend}, this process runs Keras on {running}: Keras fixes its "
+            f"backend at import (nox -s conformance runs one process per backend)")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import keras
+    except ImportError:
+        raise FrameworkUnavailable("keras is not installed: pip install 'embedding-harness[keras]'") from None
+    except Exception as exc:  # Keras imports its backend; a missing backend raises here.
+        raise FrameworkUnavailable(f"keras on {backend} is unavailable: {exc}".splitlines()[0]) from None
+    return keras
+
+
+class KerasEmbedding(EmbeddingAdapter):
+    framework = "keras"
+    variant = "gather"
+
+    def __init__(self, backend: str, device: str = "cpu"):
+        self.keras = _keras(backend)
+        self.backend = backend
+        self.device = device
+        if device != "cpu":
+            self._require_gpu()
+        suffix = "" if device == "cpu" else f"-{device}"
+        self.id = f"keras-{backend}-{self.variant}{suffix}"
+        self.gather_twin = f"keras-{backend}-gather{suffix}"
+        self._layers: dict = {}
+        self.declared = self._declare()
+
+    def _require_gpu(self):
+        if self.backend == "torch":
+            import torch
+
+            ok = torch.cuda.is_available()
+        elif self.backend == "jax":
+            import jax
+
+            ok = any(d.platform == "gpu" for d in jax.devices())
+        else:
+            import tensorflow as tf
+
+            ok = bool(tf.config.list_physical_devices("GPU"))
+        if not ok:
+            raise FrameworkUnavailable(f"keras on {self.backend} sees no GPU")
+
+    def _declare(self) -> Declared:
+        index_dtypes, negative, oob = _GATHER_IDS[self.backend]
+        dtypes = _WEIGHT_DTYPES[self.backend]
+        return Declared(
+            weight_dtypes=dtypes, index_dtypes=index_dtypes, negative_index=negative,
+            out_of_range=oob, gradient="sparse" if self.backend == "tensorflow" else "dense",
+            deviations=saturation_deviations(dtypes) if self.device == "cpu" else {},
+        )
+
+    def versions(self):
+        import importlib
+
+        backend_module = importlib.import_module(self.backend)
+        return {"keras": self.keras.__version__, self.backend: backend_module.__version__}
+
+    def runtime_settings(self):
+        return {"keras_backend": self.backend}
+
+    # --- layers ------------------------------------------------------------------------
+    def _new_layer(self, vocab: int, dim: int, dtype: str):
+        layer = self.keras.layers.Embedding(vocab, dim, dtype=dtype)
+        layer.build((None,))
+        return layer
+
+    def _table(self, layer):
+        return layer.embeddings
+
+    def _layer(self, vocab: int, dim: int, dtype: str):
+        key = (vocab, dim, dtype)
+        if key not in self._layers:
+            self._layers[key] = self._new_layer(vocab, dim, dtype)
+        return self._layers[key]
+
+    def _call(self, layer, ids):
+        return layer(ids)
+
+    # --- protocol ----------------------------------------------------------------------
+    def _native(self, array):
+        ops = self.keras.ops
+        array = np.asarray(array)
+        if dtype_name(array.dtype) == "bfloat16":
+            return ops.cast(ops.convert_to_tensor(array.astype(np.float32)), "bfloat16")
+        return ops.convert_to_tensor(array)
+
+    def prepare_weights(self, weights):
+        name = dtype_name(weights.dtype)
+        if self.backend == "jax":
+            return self._native(weights)  # stateless: the layer takes the table as an argument
+        layer = self._new_layer(weights.shape[0], weights.shape[1], name)
+        self._table(layer).assign(self._native(weights))
+        return layer
+
+    def prepare_ids(self, ids):
+        return self._native(ids)
+
+    def prepare_upstream(self, upstream):
+        return self._native(upstream)
+
+    def forward(self, weights, ids):
+        if self.backend == "jax":
+            layer = self._layer(weights.shape[0], weights.shape[1], dtype_name(weights.dtype))
+            return layer.stateless_call([weights], [], ids)[0]
+        if self.backend == "torch":
+            import torch
+
+            with torch.no_grad():
+                return self._call(weights, ids)
+        return self._call(weights, ids)
+
+    def gradient(self, weights, ids, upstream):
+        if self.backend == "jax":
+            import jax
+
+            _, pullback = jax.vjp(lambda w: self.forward(w, ids), weights)
+            return pullback(upstream)[0]
+        table = self._table(weights)
+        if self.backend == "torch":
+            table.value.grad = None
+            self._call(weights, ids).backward(upstream)
+            return table.value.grad
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            out = self._call(weights, ids)
+        return tape.gradient(out, table.value, output_gradients=upstream)
+
+    def is_sparse(self, gradient):
+        if self.backend != "tensorflow":
+            return False
+        import tensorflow as tf
+
+        return isinstance(gradient, tf.IndexedSlices)
+
+    def to_numpy(self, value):
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            if isinstance(value, tf.IndexedSlices):
+                value = tf.convert_to_tensor(value)
+        ops = self.keras.ops
+        if hasattr(value, "dtype") and "bfloat16" in str(value.dtype):
+            return ops.convert_to_numpy(ops.cast(value, "float32")).astype(np_dtype("bfloat16"))
+        return ops.convert_to_numpy(value)
+
+    def synchronize(self, value):
+        if self.backend == "jax":
+            import jax
+
+            jax.block_until_ready(value)
+        elif self.device != "cpu" and self.backend == "torch":
+            import torch
+
+            torch.cuda.synchronize()
+        elif self.device != "cpu":
+            import tensorflow as tf
+
+            tf.test.experimental.sync_devices()
+
+    def compile(self, fn):
+        if self.backend == "jax":
+            import jax
+
+            return jax.jit(fn)
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(fn, reduce_retracing=True)
+        return fn
+
+
+class KerasOneHotDense(KerasEmbedding):
+    """``Dense(D, use_bias=False)(keras.ops.one_hot(ids, V))`` with W as the Dense kernel."""
+
+    variant = "onehot"
+
+    def _declare(self) -> Declared:
+        index_dtypes, negative, oob = _ONEHOT_IDS[self.backend]
+        deviations = dict(ONEHOT_SPECIALS)
+        if self.device == "cpu":
+            deviations.update({f"subnormals_preserved[{d}]": FLUSHES_SUBNORMALS
+                               for d in _FLUSHING_MATMULS[self.backend]})
+        tf32 = self.device != "cpu" and self.backend in ("tensorflow", "jax")
+        return Declared(
+            weight_dtypes=_WEIGHT_DTYPES[self.backend], index_dtypes=index_dtypes,
+            negative_index=negative, out_of_range=oob, gradient="dense",
+            matmul_precision="tf32" if tf32 else "float32", deviations=deviations,
+        )
+
+    def _new_layer(self, vocab: int, dim: int, dtype: str):
+        layer = self.keras.layers.Dense(dim, use_bias=False, dtype=dtype)
+        layer.build((None, vocab))
+        layer.vocab = vocab
+        return layer
+
+    def _table(self, layer):
+        return layer.kernel
+
+    def _call(self, layer, ids):
+        one_hot = self.keras.ops.one_hot(ids, layer.vocab, dtype=layer.dtype)
+        return layer(one_hot)
+
+    def forward(self, weights, ids):
+        if self.backend != "jax":
+            return super().forward(weights, ids)
+        layer = self._layer(weights.shape[0], weights.shape[1], dtype_name(weights.dtype))
+        one_hot = self.keras.ops.one_hot(ids, weights.shape[0], dtype=weights.dtype)
+        return layer.stateless_call([weights], [], one_hot)[0]
+
+
+def _factory(cls, backend):
+    def make(device: str = "cpu"):
+        return cls(backend, device)
+
+    return make
+
+
+gather_on_tensorflow = _factory(KerasEmbedding, "tensorflow")
+onehot_on_tensorflow = _factory(KerasOneHotDense, "tensorflow")
+gather_on_jax = _factory(KerasEmbedding, "jax")
+onehot_on_jax = _factory(KerasOneHotDense, "jax")
+gather_on_torch = _factory(KerasEmbedding, "torch")
+onehot_on_torch = _factory(KerasOneHotDense, "torch")
