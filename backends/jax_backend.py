@@ -6,6 +6,8 @@ Gradients come from ``jax.vjp``; ``compile`` is ``jax.jit``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from backends._common import FLUSHES_SUBNORMALS, ONEHOT_SPECIALS, saturation_deviations
@@ -113,7 +115,9 @@ class JaxOneHot(JaxTake):
             deviations.update({f"subnormals_preserved[{d}]": FLUSHES_SUBNORMALS
                                for d in ("float32", "bfloat16")})
         return Declared(
-            weight_dtypes=_WEIGHT_DTYPES, index_dtypes=_INT_DTYPES,
+            # jax.nn.one_hot compares ids with an iota, so float ids work too (a zero row if
+            # non-integral).
+            weight_dtypes=_WEIGHT_DTYPES, index_dtypes=_INT_DTYPES + ("float32",),
             negative_index="zeros", out_of_range="zeros", gradient="dense",
             # Precision.DEFAULT is TF32 on A100/H100 (semantics.md §4.3).
             matmul_precision="tf32" if on_gpu else "float32",
@@ -137,6 +141,13 @@ class FlaxEmbed(JaxTake):
         self.nnx = nnx
         super().__init__(device)
         self.gather_twin = None
+        self.declared = replace(self.declared, deviations={
+            **self.declared.deviations,
+            # Embed broadcasts W when num_embeddings == 1 (flax#3590) and that path assumes
+            # ids of rank >= 1.
+            "vocab_of_one": "nnx.Embed with num_embeddings=1 raises 'Cannot broadcast to shape "
+                            "with fewer dimensions' for a 0-d id",
+        })
 
     def versions(self):
         import flax

@@ -37,7 +37,11 @@ _ONEHOT_IDS = {
     "torch": (tuple(d for d in _ALL_INTS if d != "uint64") + ("float32",), "zeros", "raise"),
 }
 _FLUSHING_MATMULS = {"tensorflow": ("float32", "bfloat16", "float64"), "jax": ("float32", "bfloat16"),
-                     "torch": ("bfloat16",)}
+                     "torch": ()}
+# Keras type promotion maps float64 to float32 except on TensorFlow ("aligned with JAX",
+# keras/src/backend/common/dtypes.py BIT64_TO_BIT32_DTYPE), so ops.matmul - and Dense -
+# return float32 for float64 inputs on torch.
+_FLOAT64_DEMOTED = "Keras type promotion turns float64 @ float64 into float32 on the torch backend"
 
 
 def _process_backend() -> str:
@@ -225,7 +229,10 @@ class KerasEmbedding(EmbeddingAdapter):
 
 
 class KerasOneHotDense(KerasEmbedding):
-    """``Dense(D, use_bias=False)(keras.ops.one_hot(ids, V))`` with W as the Dense kernel."""
+    """``Dense(D, use_bias=False)(keras.ops.one_hot(ids, V))`` with W as the Dense kernel.
+
+    Dense requires inputs of rank >= 2, so ids are flattened to a batch of one-hot rows and
+    the output reshaped to ids.shape + (D,), as a model would do for any id shape."""
 
     variant = "onehot"
 
@@ -235,6 +242,9 @@ class KerasOneHotDense(KerasEmbedding):
         if self.device == "cpu":
             deviations.update({f"subnormals_preserved[{d}]": FLUSHES_SUBNORMALS
                                for d in _FLUSHING_MATMULS[self.backend]})
+        if self.backend == "torch":
+            deviations.update({c: _FLOAT64_DEMOTED for c in (
+                "forward[float64]", "gradient[float64]", "subnormals_preserved[float64]")})
         tf32 = self.device != "cpu" and self.backend in ("tensorflow", "jax")
         return Declared(
             weight_dtypes=_WEIGHT_DTYPES[self.backend], index_dtypes=index_dtypes,
@@ -251,16 +261,22 @@ class KerasOneHotDense(KerasEmbedding):
     def _table(self, layer):
         return layer.kernel
 
+    def _one_hot_rows(self, ids, vocab: int, dtype):
+        ops = self.keras.ops
+        return ops.one_hot(ops.reshape(ids, (-1,)), vocab, dtype=dtype)
+
+    def _unflatten(self, out, ids):
+        return self.keras.ops.reshape(out, tuple(ids.shape) + (out.shape[-1],))
+
     def _call(self, layer, ids):
-        one_hot = self.keras.ops.one_hot(ids, layer.vocab, dtype=layer.dtype)
-        return layer(one_hot)
+        return self._unflatten(layer(self._one_hot_rows(ids, layer.vocab, layer.dtype)), ids)
 
     def forward(self, weights, ids):
         if self.backend != "jax":
             return super().forward(weights, ids)
         layer = self._layer(weights.shape[0], weights.shape[1], dtype_name(weights.dtype))
-        one_hot = self.keras.ops.one_hot(ids, weights.shape[0], dtype=weights.dtype)
-        return layer.stateless_call([weights], [], one_hot)[0]
+        one_hot = self._one_hot_rows(ids, weights.shape[0], weights.dtype)
+        return self._unflatten(layer.stateless_call([weights], [], one_hot)[0], ids)
 
 
 def _factory(cls, backend):

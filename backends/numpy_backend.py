@@ -62,13 +62,15 @@ class NumpyGather(EmbeddingAdapter):
 
 
 class NumpyOneHot(NumpyGather):
-    """``(ids[..., None] == arange(V)) @ W``: the textbook one-hot Dense layer without bias."""
+    """``(ids[..., None] == arange(V)) @ W``: the textbook one-hot Dense layer without bias.
+
+    The comparison also takes float ids (a non-integral id matches no row: a zero row)."""
 
     variant = "onehot"
     gather_twin = "numpy-gather"
     declared = Declared(
         weight_dtypes=("float16", "float32", "float64"),
-        index_dtypes=_INT_DTYPES,
+        index_dtypes=_INT_DTYPES + ("float32",),
         negative_index="zeros",
         out_of_range="zeros",
         deviations={

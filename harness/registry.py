@@ -172,13 +172,20 @@ def select(specs: list[str] | None = None, devices: list[str] | None = None) -> 
     return slots
 
 
-def load_adapter(spec: str, device: str = "cpu") -> EmbeddingAdapter:
-    """One adapter by built-in id or ``module:factory`` (the first, if it makes a list).
+def load_adapter(spec: str, device: str = "cpu", adapter_id: str | None = None) -> EmbeddingAdapter:
+    """One adapter by built-in id or ``module:factory``; ``adapter_id`` picks one from a
+    factory that makes several (default: the first).
 
     Raises ``FrameworkUnavailable`` or ``UnknownAdapter`` with a one-line message."""
     if ":" in spec:
         adapters = _as_list(_import_factory(spec)(), spec)
-        return adapters[0]
+        if adapter_id is None:
+            return adapters[0]
+        for adapter in adapters:
+            if adapter.id == adapter_id:
+                return adapter
+        raise UnknownAdapter(f"{spec!r} makes no adapter with id {adapter_id!r}: "
+                             f"it makes {[a.id for a in adapters]}")
     base = spec.removesuffix(f"-{device}") if device != "cpu" else spec
     if base not in BUILTIN:
         raise UnknownAdapter(f"unknown adapter {spec!r}; known ids: {', '.join(BUILTIN)}")

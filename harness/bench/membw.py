@@ -1,0 +1,65 @@
+"""This machine's rates, measured in the same process and thread count as the benchmarks.
+
+Copy bandwidth is the roofline denominator for "% of copy bandwidth": NumPy copies a buffer
+well beyond the last-level cache, split over the same number of threads the frameworks use
+(``np.copyto`` releases the GIL), counting 2 x size bytes (one read, one write; the
+write-allocate read some CPUs add is not counted, as in STREAM). Best of several repeats.
+
+The float32 GEMM rate only feeds the one-hot time estimate (a lower bound on a one-hot
+call's time), never a reported figure.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+MiB = 2**20
+
+
+def default_copy_bytes(l3_bytes: int | None) -> int:
+    return max(256 * MiB, 8 * (l3_bytes or 0))
+
+
+def copy_bandwidth(threads: int, nbytes: int, repeats: int = 5) -> dict:
+    """Best-of-``repeats`` GB/s (1e9) of a ``nbytes`` float64 copy split over ``threads``."""
+    threads = max(1, threads)
+    src = np.ones(max(nbytes // 8, threads), dtype=np.float64)
+    dst = np.zeros_like(src)  # zeros_like + the warm-up copy fault every page in first
+    src_parts = np.array_split(src, threads)
+    dst_parts = np.array_split(dst, threads)
+
+    def copy(k: int) -> None:
+        np.copyto(dst_parts[k], src_parts[k])
+
+    times = []
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(copy, range(threads)))
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(copy, range(threads)))
+            times.append(time.perf_counter() - start)
+    if not np.array_equal(dst[:: max(1, dst.size // 1000)], src[:: max(1, src.size // 1000)]):
+        raise RuntimeError("copy-bandwidth probe: destination differs from source")
+    best = min(times)
+    moved = 2 * src.nbytes
+    return {"gbps": moved / best / 1e9, "bytes_per_copy": moved, "buffer_bytes": src.nbytes,
+            "threads": threads, "repeats": repeats, "best_s": best, "median_s": float(np.median(times))}
+
+
+def gemm_flops_per_s(threads: int, size: int = 1024, repeats: int = 3) -> float:
+    """float32 GEMM FLOP/s of NumPy's BLAS (best of ``repeats``), a one-hot speed bound."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start

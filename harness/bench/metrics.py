@@ -1,0 +1,81 @@
+"""Figures derived from a timing: useful bytes, GB/s, % of copy bandwidth, FLOP/s, cache fit.
+
+Useful bytes count the traffic an ideal implementation cannot avoid (FBGEMM/TorchRec
+convention, plus index reads), not what the hardware really moved; a cache-resident table
+can therefore show more GB/s than DRAM delivers. With N ids, a V x D table of s-byte
+elements, i-byte ids and U distinct ids:
+
+    forward           = N*(2*D*s + i)                 row read + row write + index read
+    backward, dense   = N*D*s + N*i + 2*U*D*s + V*D*s read dY, read ids, read-modify-write
+                                                      of the U touched rows, zero-fill of dW
+    backward, sparse  = N*D*s + N*i + N*D*s + N*i     read dY and ids, write values and
+                                                      indices of the sparse gradient
+    forward_backward  = forward + backward
+
+One-hot variants are charged the same useful bytes (so GB/s compares with their gather
+twins) and, separately, 2*N*V*D FLOPs per matmul: forward 2*N*V*D, forward_backward 4*N*V*D.
+GB and GFLOP are decimal (1e9).
+"""
+
+from __future__ import annotations
+
+BYTES_FORMULA_MD = """\
+| pass | useful bytes (N ids, V x D table, s-byte elements, i-byte ids, U distinct ids) |
+|---|---|
+| forward | N*(2*D*s + i): row read + row write + index read |
+| forward_backward, dense gradient | forward + N*D*s + N*i + 2*U*D*s + V*D*s: read dY and ids, read-modify-write of the U touched rows, zero-fill of the V x D gradient |
+| forward_backward, sparse gradient | forward + 2*N*D*s + 2*N*i: read dY and ids, write the N gradient rows and their indices |
+
+One-hot rows are charged the same bytes (their GB/s is comparable to the gather's) and also
+2*N*V*D FLOPs per matmul (forward_backward: 4*N*V*D). GB/s = bytes / median / 1e9."""
+
+
+def forward_bytes(n: int, dim: int, s: int, i: int) -> int:
+    return n * (2 * dim * s + i)
+
+
+def backward_bytes(n: int, dim: int, s: int, i: int, unique: int, vocab: int, gradient: str) -> int:
+    if gradient == "sparse":
+        return 2 * n * dim * s + 2 * n * i
+    return n * dim * s + n * i + 2 * unique * dim * s + vocab * dim * s
+
+
+def useful_bytes(pass_: str, n: int, vocab: int, dim: int, s: int, i: int, unique: int,
+                 gradient: str = "dense") -> int:
+    fwd = forward_bytes(n, dim, s, i)
+    if pass_ == "forward":
+        return fwd
+    if pass_ == "forward_backward":
+        return fwd + backward_bytes(n, dim, s, i, unique, vocab, gradient)
+    raise ValueError(f"unknown pass {pass_!r}")
+
+
+def flops(pass_: str, n: int, vocab: int, dim: int) -> int:
+    one = 2 * n * vocab * dim
+    return one if pass_ == "forward" else 2 * one
+
+
+def cache_fit(table_bytes: int, l2: int | None, l3: int | None) -> str:
+    """'L2' or 'L3' when the table fits that (per-core L2, shared L3) cache, 'no' if not,
+    '' when the sizes are unknown."""
+    if l2 and table_bytes <= l2:
+        return "L2"
+    if l3 and table_bytes <= l3:
+        return "L3"
+    return "no" if (l2 or l3) else ""
+
+
+def derived(*, pass_: str, variant: str, n: int, vocab: int, dim: int, s: int, i: int,
+            unique: int, gradient: str, median_s: float | None, copy_gbps: float | None) -> dict:
+    """lookups/s, GB/s, % of copy bandwidth and (one-hot) GFLOP/s for one median time."""
+    out = {"lookups_per_s": None, "gbps": None, "pct_copy_bw": None, "gflops": None}
+    if not median_s or median_s <= 0:
+        return out
+    gbps = useful_bytes(pass_, n, vocab, dim, s, i, unique, gradient) / median_s / 1e9
+    out["lookups_per_s"] = n / median_s
+    out["gbps"] = gbps
+    if copy_gbps:
+        out["pct_copy_bw"] = 100.0 * gbps / copy_gbps
+    if variant == "onehot":
+        out["gflops"] = flops(pass_, n, vocab, dim) / median_s / 1e9
+    return out

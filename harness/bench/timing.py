@@ -1,0 +1,228 @@
+"""Sync-aware timing: first call, warm-up, round planning, CUDA-event device time, memory.
+
+CPU calls are synchronised one by one (``adapter.synchronize`` inside the timed callable),
+so a time is one complete call as a user sees it, including dispatch. On a GPU the wall
+time is K calls followed by one synchronisation (launches overlap as in a training loop),
+and the device time comes from events recorded around the K calls on the device's stream.
+
+Adapters may provide ``device_timer_event()`` (an object with ``record()``,
+``synchronize()`` and ``elapsed_time(end) -> ms``, the ``torch.cuda.Event`` interface) and
+``device_memory_probe()`` (see ``GpuMemoryProbe``); torch-based adapters get torch's
+own. Without an event source, GPU rows report wall time in both columns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import math
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+perf_counter = time.perf_counter
+
+
+def timed_first_call(fn: Callable[[], Any], sync: Callable[[Any], None]) -> float:
+    """Seconds for the first call including compilation/tracing and the sync."""
+    start = perf_counter()
+    sync(fn())
+    return perf_counter() - start
+
+
+def warm_up(call: Callable[[], None], min_s: float, min_calls: int = 2, max_calls: int = 10_000) -> float:
+    """Run ``call`` at least ``min_calls`` times and ``min_s`` seconds; seconds per call."""
+    count = 0
+    start = perf_counter()
+    elapsed = 0.0
+    while count < min_calls or (elapsed < min_s and count < max_calls):
+        call()
+        count += 1
+        elapsed = perf_counter() - start
+    return elapsed / count
+
+
+def plan_rounds(t_call: float, min_round_s: float, budget_s: float, min_rounds: int,
+                max_rounds: int) -> tuple[int, int]:
+    """(iterations, rounds): enough iterations that a round lasts ``min_round_s`` (timer
+    resolution and loop overhead become negligible), then as many rounds as fit the budget,
+    clamped to [min_rounds, max_rounds]."""
+    t_call = max(t_call, 1e-9)
+    iterations = max(1, math.ceil(min_round_s / t_call))
+    rounds = int(budget_s / (iterations * t_call))
+    return iterations, max(min_rounds, min(max_rounds, rounds))
+
+
+def synced_call(fn: Callable[[], Any], sync: Callable[[Any], None]) -> Callable[[], None]:
+    """One call followed by the framework's own synchronisation (CPU timing)."""
+
+    def call():
+        sync(fn())
+
+    return call
+
+
+def synced_every(fn: Callable[[], Any], sync: Callable[[Any], None], every: int) -> Callable[[], None]:
+    """Calls that synchronise on every ``every``-th call only: with pytest-benchmark's
+    ``iterations=every`` the sync lands on the last call of each round, inside the timed
+    region (GPU wall time per call, launches pipelined)."""
+    state = {"n": 0}
+
+    def call():
+        out = fn()
+        state["n"] += 1
+        if state["n"] % every == 0:
+            sync(out)
+
+    return call
+
+
+def quartiles(samples: list[float]) -> tuple[float, float]:
+    """(median, interquartile range) of per-call times."""
+    if len(samples) < 2:
+        return (samples[0] if samples else math.nan), 0.0
+    q1, q2, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return q2, q3 - q1
+
+
+def event_times(fn: Callable[[], Any], sync: Callable[[Any], None], make_event: Callable[[], Any],
+                rounds: int, iterations: int) -> list[float]:
+    """Per-call device seconds from event pairs around each round of ``iterations`` calls.
+
+    All rounds are queued before one final synchronisation, so the events see kernel time
+    without host round trips (the TorchBench/FBGEMM pattern)."""
+    pairs = []
+    out = None
+    for _ in range(rounds):
+        start, end = make_event(), make_event()
+        start.record()
+        for _ in range(iterations):
+            out = fn()
+        end.record()
+        pairs.append((start, end))
+    sync(out)
+    pairs[-1][1].synchronize()
+    return [s.elapsed_time(e) / 1e3 / iterations for s, e in pairs]
+
+
+def _uses(adapter, framework: str) -> bool:
+    return adapter.framework == framework or (
+        adapter.framework == "keras" and getattr(adapter, "backend", None) == framework)
+
+
+def event_factory(adapter) -> Callable[[], Any] | None:
+    """A CUDA-event maker for this adapter's device stream, or None if there is none."""
+    hook = getattr(adapter, "device_timer_event", None)
+    if callable(hook):
+        return hook
+    if adapter.device == "cuda" and _uses(adapter, "torch"):
+        import torch
+
+        return lambda: torch.cuda.Event(enable_timing=True)
+    return None
+
+
+# --- memory ---------------------------------------------------------------------------
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _malloc_trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class CpuMemoryProbe:
+    """Extra resident memory one call needs: peak RSS during the call minus RSS before.
+
+    Freed heap memory is first returned to the OS (gc + malloc_trim) so buffers the
+    allocator would silently reuse are counted; the kernel's RSS high-water mark is reset
+    through /proc/self/clear_refs ("5"). Memory a framework pools and never frees counts
+    only when the pool grows. None where /proc is unavailable."""
+
+    def __enter__(self):
+        gc.collect()
+        _malloc_trim()
+        self.before = _proc_status_kib("VmRSS")
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+        self.peak = None
+        return self
+
+    def __exit__(self, *exc):
+        self.peak = _proc_status_kib("VmHWM")
+        return False
+
+    @property
+    def extra_bytes(self) -> int | None:
+        if not self.reset or self.before is None or self.peak is None:
+            return None
+        return max(0, self.peak - self.before)
+
+
+class GpuMemoryProbe:
+    """Peak device memory allocated during the call minus what was allocated before
+    (torch: max_memory_allocated after reset_peak_memory_stats; TensorFlow: the
+    allocator's peak after reset_memory_stats). None for frameworks without such a
+    counter (JAX's peak cannot be reset)."""
+
+    def __init__(self, adapter):
+        self.kind = None
+        self.before = None
+        self.peak = None
+        if _uses(adapter, "torch"):
+            self.kind = "torch"
+        elif _uses(adapter, "tensorflow"):
+            self.kind = "tensorflow"
+
+    def __enter__(self):
+        if self.kind == "torch":
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.before = torch.cuda.memory_allocated()
+        elif self.kind == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats("GPU:0")
+            self.before = tf.config.experimental.get_memory_info("GPU:0")["current"]
+        return self
+
+    def __exit__(self, *exc):
+        if self.kind == "torch":
+            import torch
+
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        elif self.kind == "tensorflow":
+            import tensorflow as tf
+
+            self.peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
+        return False
+
+    @property
+    def extra_bytes(self) -> int | None:
+        if self.before is None or self.peak is None:
+            return None
+        return max(0, self.peak - self.before)
+
+
+def memory_probe(adapter):
+    hook = getattr(adapter, "device_memory_probe", None)
+    if adapter.device != "cpu":
+        return hook() if callable(hook) else GpuMemoryProbe(adapter)
+    return CpuMemoryProbe()
