@@ -352,16 +352,22 @@ def _subnormals(dtype: str):
 
 def _deterministic(adapter, ctx):
     """The same call twice gives bitwise-equal forward and gradient (CPU)."""
+    index_dtype = _preferred_ids_dtypes(adapter)[0]
     rng = np.random.default_rng(7)
     weights = rng.standard_normal((7, 4)).astype(np.float32)
-    ids = rng.integers(0, 7, size=300).astype(_preferred_ids_dtypes(adapter)[0])
+    ids = rng.integers(0, 7, size=300).astype(index_dtype)
     up = rng.standard_normal((300, 4)).astype(np.float32)
+    # The same draws, as code, for the repro snippet.
+    made = "np.random.default_rng(7)"
+    arrays = dict(rng=made, W="rng.standard_normal((7, 4)).astype(np.float32)",
+                  ids=f"rng.integers(0, 7, size=300).astype({index_dtype!r})",
+                  up="rng.standard_normal((300, 4)).astype(np.float32)")
     for what, call in [("forward", lambda: adapter.lookup(weights, ids)),
                        ("gradient", lambda: adapter.weight_grad(weights, ids, up))]:
         first, second = call(), call()
         if not np.array_equal(_bits(first), _bits(second)):
             _fail(adapter, f"{what} differs between two identical calls",
-                  "adapter.weight_grad(W, ids, up), adapter.weight_grad(W, ids, up)", W=weights, ids=ids, up=up)
+                  "adapter.weight_grad(W, ids, up) - adapter.weight_grad(W, ids, up)", **arrays)
 
 
 def _low_precision_accumulation(dtype: str, hits: int):

@@ -59,8 +59,8 @@ class Progress:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items()))
         summary = (f"{self.title}: {self.done}/{self.total} done in "
                    f"{self._fmt(time.monotonic() - self.started)}" + (f" ({counts})" if counts else ""))
-        if self.enabled:
-            self.stream.write("\r\x1b[2K")
+        # Start on a fresh line: other output (pytest's dots) may not have ended its own.
+        self.stream.write("\r\x1b[2K" if self.enabled else "\n")
         self.stream.write(summary + "\n")
         self.stream.flush()
         return summary

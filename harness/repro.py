@@ -7,10 +7,17 @@ import numpy as np
 from harness.dtypes import dtype_name
 
 
-def array_literal(array: np.ndarray) -> str:
-    """A NumPy expression that rebuilds ``array`` exactly (bfloat16 included)."""
+def array_literal(array) -> str:
+    """A NumPy expression that rebuilds ``array`` exactly (bfloat16 included).
+
+    A string is taken as an expression already (for large generated inputs)."""
+    if isinstance(array, str):
+        return array
     array = np.asarray(array)
     name = dtype_name(array.dtype)
+    if array.size > 8 and np.all(array == array.reshape(-1)[0]):  # one repeated value
+        value = array.reshape(-1)[0].astype(np.float64 if array.dtype.kind == "f" else np.int64).item()
+        return f"np.full({array.shape!r}, {value!r}).astype(np_dtype({name!r}))"
     if array.dtype.kind == "f" or name == "bfloat16":
         values = array.astype(np.float64).tolist()
         return f"np.array({values!r}).astype(np_dtype({name!r}))"

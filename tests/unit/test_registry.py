@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from harness.adapter import EmbeddingAdapter
+from harness.errors import FrameworkUnavailable, HarnessError, UnknownAdapter
+from harness.registry import BUILTIN, load_adapter, select
+
+
+def test_builtin_numpy_adapters_load_and_describe_themselves():
+    adapter = load_adapter("numpy-gather")
+    info = adapter.describe()
+    assert (info["id"], info["framework"], info["variant"]) == ("numpy-gather", "numpy", "gather")
+    assert "numpy" in info["versions"]
+
+
+def test_unknown_id_is_a_one_line_error_listing_the_known_ids():
+    with pytest.raises(UnknownAdapter) as err:
+        select(["torh-gather"], devices=["cpu"])
+    message = str(err.value)
+    assert "\n" not in message and "torh-gather" in message and "numpy-gather" in message
+
+
+def test_globs_select_subsets():
+    ids = [s.id for s in select(["numpy-*"], devices=["cpu"])]
+    assert ids == ["numpy-gather", "numpy-onehot"]
+
+
+def test_module_factory_returning_a_list():
+    slots = select(["examples.my_embedding:make_adapter", "broken_adapters:make_broken"], devices=["cpu"])
+    assert [s.id for s in slots] == ["my-embedding", "broken-loses-duplicates", "broken-clamps", "broken-casts"]
+    assert all(s.adapter.source for s in slots)
+
+
+def test_missing_module_and_missing_factory_are_clear():
+    with pytest.raises(UnknownAdapter, match="not importable"):
+        select(["no_such_pkg.mod:factory"], devices=["cpu"])
+    with pytest.raises(UnknownAdapter, match="has no factory"):
+        select(["examples.my_embedding:nope"], devices=["cpu"])
+
+
+def test_factory_must_return_adapters(monkeypatch, tmp_path):
+    (tmp_path / "bad_factory.py").write_text("def make():\n    return 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UnknownAdapter, match="not an EmbeddingAdapter"):
+        select(["bad_factory:make"], devices=["cpu"])
+
+
+def test_missing_framework_becomes_a_skipped_slot_not_a_crash(monkeypatch, tmp_path):
+    (tmp_path / "needs_missing.py").write_text(
+        "from harness.errors import FrameworkUnavailable\n"
+        "def make():\n    raise FrameworkUnavailable('mylib is not installed: pip install mylib')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (slot,) = select(["needs_missing:make"], devices=["cpu"])
+    assert slot.adapter is None and "pip install mylib" in slot.skip_reason
+
+
+def test_keras_adapter_in_the_wrong_process_is_skipped_with_the_reason(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    slots = {s.id: s for s in select(["keras-jax-gather"], devices=["cpu"])}
+    slot = slots["keras-jax-gather"]
+    if "keras" in __import__("sys").modules:
+        pytest.skip("keras already imported in this process")
+    assert slot.adapter is None and "KERAS_BACKEND=jax" in slot.skip_reason
+
+
+def test_duplicate_ids_are_refused():
+    with pytest.raises(HarnessError, match="unique"):
+        select(["numpy-gather", "numpy-*"], devices=["cpu"])
+
+
+def test_env_var_selects(monkeypatch):
+    monkeypatch.setenv("EMBEDDING_HARNESS_ADAPTERS", " numpy-onehot ")
+    assert [s.id for s in select(devices=["cpu"])] == ["numpy-onehot"]
+
+
+def test_gpu_slots_only_for_gpu_capable_frameworks(monkeypatch):
+    import backends.numpy_backend as nb
+
+    slots = select(["numpy-gather"], devices=["cpu", "cuda"])
+    assert [s.id for s in slots] == ["numpy-gather"]
+    with pytest.raises(FrameworkUnavailable):
+        nb.gather("cuda")
+
+
+def test_every_builtin_points_at_a_real_factory():
+    import importlib
+
+    for spec in BUILTIN.values():
+        module, _, attr = spec.partition(":")
+        assert callable(getattr(importlib.import_module(module), attr))
+
+
+def test_adapter_protocol_conveniences_round_trip():
+    adapter = load_adapter("examples.my_embedding:make_adapter")
+    assert isinstance(adapter, EmbeddingAdapter)
+    w = np.eye(3, dtype=np.float32)
+    assert np.array_equal(adapter.lookup(w, np.array([2, 0])), w[[2, 0]])
