@@ -110,9 +110,9 @@ def report(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """The harness's own unit tests (oracle, registry, checks, writers, error paths)."""
+    """The harness's own tests (oracle, registry, checks, writers, error paths, report in a browser)."""
     python = _python(session)
-    session.run(python, "-m", "pytest", "tests/unit", *session.posargs, external=True)
+    session.run(python, "-m", "pytest", "tests/unit", "tests/browser", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")

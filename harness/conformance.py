@@ -109,13 +109,45 @@ def merge_dir(results_dir: Path) -> dict:
     return doc
 
 
+def readme_section(doc: dict, results_dir: Path) -> str:
+    """The README's summary of a committed conformance run (figures from conformance.json)."""
+    adapters = doc["adapters"]
+    total = {k: sum(a["counts"][k] for a in adapters) for k in ("generated", "passed", "failed", "xfailed", "skipped")}
+    lines = [
+        f"Measured on `{doc['machine']['machine_id']}` ({doc['machine'].get('cpu_model')}, "
+        f"{doc['machine'].get('cpu_count')} cores), Hypothesis profile `{doc.get('hypothesis_profile')}`: "
+        f"{len(adapters)} adapters, {total['generated']} checks: {total['passed']} passed, {total['failed']} failed, "
+        f"{total['xfailed']} declared deviations observed (xfail), {total['skipped']} skipped. "
+        f"The {len(doc.get('parts', {}))} processes took {doc.get('duration_s')} s in all "
+        f"(full matrix: [{results_dir}/conformance.md]({results_dir}/conformance.md)).",
+        "",
+        "| adapter | passed | failed | xfail | skipped | id -1 | id >= vocab | gradient |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for a in adapters:
+        c, o = a["counts"], a.get("observed", {})
+        lines.append(f"| {a['id']} | {c['passed']} | {c['failed']} | {c['xfailed']} | {c['skipped']} | "
+                     f"{o.get('negative_index', '-')} | {o.get('out_of_range', '-')} | {o.get('gradient', '-')} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.conformance")
     sub = parser.add_subparsers(dest="command", required=True)
     merge = sub.add_parser("merge", help="merge parts/conformance-*.json of one machine folder")
     merge.add_argument("results_dir", type=Path)
+    readme = sub.add_parser("readme", help="refresh the README's conformance section from a results folder")
+    readme.add_argument("results_dir", type=Path)
+    readme.add_argument("--readme", type=Path, default=Path("README.md"))
     args = parser.parse_args(argv)
     try:
+        if args.command == "readme":
+            from harness.readme import replace_section
+
+            doc = read_json(args.results_dir / "conformance.json")
+            replace_section(args.readme, "conformance", readme_section(doc, args.results_dir))
+            print(f"updated the conformance section of {args.readme}")
+            return 0
         doc = merge_dir(args.results_dir)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
