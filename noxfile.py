@@ -45,7 +45,6 @@ def _parts(session: nox.Session) -> list[tuple[str, dict[str, str]]]:
     """(part label, extra env) per process; honours a user's EMBEDDING_HARNESS_ADAPTERS."""
     from_user = [s.strip() for s in os.environ.get(ADAPTERS_ENV, "").split(",") if s.strip()]
     keras_ids = {b: [f"keras-{b}-gather", f"keras-{b}-onehot"] for b in KERAS_BACKENDS}
-    all_keras = [i for ids in keras_ids.values() for i in ids]
     parts: list[tuple[str, dict[str, str]]] = []
     # Keras globs also match in the core process, where those adapters report a skip
     # ("needs KERAS_BACKEND=..."); the merge keeps the run from their own process.

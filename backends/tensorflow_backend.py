@@ -112,7 +112,7 @@ class TensorflowLookup(EmbeddingAdapter):
     def synchronize(self, value):
         # Eager CPU kernels run synchronously; GPU kernels are queued, so wait for them.
         if self.device != "cpu":
-            tf.test.experimental.sync_devices()
+            self.tf.test.experimental.sync_devices()
 
     def compile(self, fn):
         return self.tf.function(fn, reduce_retracing=True)

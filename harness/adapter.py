@@ -16,8 +16,9 @@ observed behaviour is a failure.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class EmbeddingAdapter(ABC):
     def to_numpy(self, value: Any) -> np.ndarray:
         """A native value (sparse gradients densified) as a NumPy array."""
 
-    def synchronize(self, value: Any) -> None:
+    def synchronize(self, value: Any) -> None:  # noqa: B027 - a no-op is the right default
         """Block until ``value`` is computed (async devices); a no-op on NumPy."""
 
     def is_sparse(self, gradient: Any) -> bool:

@@ -67,7 +67,8 @@ def gpus() -> list[dict]:
     except (OSError, subprocess.SubprocessError):
         return []
     fields = ("name", "memory", "driver", "max_sm_clock", "power_limit")
-    return [dict(zip(fields, (p.strip() for p in line.split(",")))) for line in out.splitlines() if line.strip()]
+    rows = [line.split(",") for line in out.splitlines() if line.strip()]
+    return [dict(zip(fields, (p.strip() for p in row), strict=False)) for row in rows]
 
 
 def cuda_visible() -> bool:
