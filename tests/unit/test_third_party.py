@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import broken_adapters
 import numpy as np
 import pytest
 
-import broken_adapters
 from examples.my_embedding import MyEmbedding
 from harness.checks import run_check
 from harness.pytest_plugin import conformance_params
