@@ -95,3 +95,21 @@ def test_adapter_protocol_conveniences_round_trip():
     assert isinstance(adapter, EmbeddingAdapter)
     w = np.eye(3, dtype=np.float32)
     assert np.array_equal(adapter.lookup(w, np.array([2, 0])), w[[2, 0]])
+
+
+def test_cuda_slots_without_a_gpu_are_skipped_with_the_reason():
+    slots = {s.id: s for s in select(["torch-gather", "jax-gather"], devices=["cpu", "cuda"])}
+    assert slots["torch-gather"].adapter is not None
+    assert slots["torch-gather-cuda"].adapter is None
+    assert "CUDA" in slots["torch-gather-cuda"].skip_reason
+    assert slots["jax-gather-cuda"].adapter is None and "cuda" in slots["jax-gather-cuda"].skip_reason
+
+
+def test_visible_devices_can_be_forced(monkeypatch):
+    from harness.registry import visible_devices
+
+    monkeypatch.setenv("EMBEDDING_HARNESS_DEVICES", "cpu, cuda")
+    assert visible_devices() == ["cpu", "cuda"]
+    monkeypatch.setenv("EMBEDDING_HARNESS_DEVICES", "")
+    monkeypatch.setattr("harness.machine.gpus", lambda: [])
+    assert visible_devices() == ["cpu"]
