@@ -113,3 +113,13 @@ def test_visible_devices_can_be_forced(monkeypatch):
     monkeypatch.setenv("EMBEDDING_HARNESS_DEVICES", "")
     monkeypatch.setattr("harness.machine.gpus", lambda: [])
     assert visible_devices() == ["cpu"]
+
+
+@pytest.mark.parametrize("module, adapter_id, extra", [("torch", "torch-gather", "torch"),
+                                                       ("tensorflow", "tensorflow-onehot", "tensorflow"),
+                                                       ("jax", "jax-gather", "jax")])
+def test_builtin_adapter_without_its_framework_is_skipped_with_the_install_hint(monkeypatch, module, adapter_id, extra):
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # makes `import module` fail
+    (slot,) = select([adapter_id], devices=["cpu"])
+    assert slot.adapter is None
+    assert f"embedding-harness[{extra}]" in slot.skip_reason and "\n" not in slot.skip_reason
