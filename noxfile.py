@@ -116,7 +116,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
-    """ruff over the code."""
+    """ruff over the code; the CI workflows against GitHub's workflow schema."""
     python = _python(session)
     session.run(python, "-m", "ruff", "check", "harness", "backends", "tests", "noxfile.py",
                 external=True)
+    # The schema ships inside check-jsonschema (dev extra): no network needed.
+    workflows = sorted(str(p.relative_to(ROOT)) for p in (ROOT / ".github" / "workflows").glob("*.y*ml"))
+    if workflows:
+        session.run(python, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                    *workflows, external=True)

@@ -1,0 +1,253 @@
+"""Comparing two runs of the same machine: benchmark ratios with a noise-aware verdict, and
+conformance checks whose status changed.
+
+Which runs: OLD is what ``--compare`` names (a ``results/<machine-id>/`` folder, a results
+root, or one ``conformance.json`` / ``bench.csv`` file). NEW is ``--new`` if given, else the
+folder of the current results root with OLD's machine id (or its only machine folder). The
+machine id is the one recorded in the files, falling back to the folder name, so a copied
+folder still matches. Different machine ids are refused unless forced: their timings say
+nothing about the code.
+
+Verdict rule, per benchmark row measured (status ok) in both runs::
+
+    tolerance = max(old.iqr_s + new.iqr_s, floor * old.median_s)      # floor: 5 % by default
+    |new.median_s - old.median_s| <= tolerance  ->  unchanged
+    otherwise faster (new < old) or slower (new > old)
+
+so a difference inside the runs' combined interquartile ranges, or under the relative floor,
+is noise. Rows whose status changed (ok -> error, say) are listed with both statuses; rows
+present on one side only are "added" or "removed"; rows skipped (or errored) in both runs are
+"not measured".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.report.benchtables import format_seconds
+from harness.report.load import (
+    BENCH_FILE,
+    BENCH_KEY,
+    BENCH_META_FILE,
+    CONFORMANCE_FILE,
+    MachineResults,
+    bench_key,
+    is_machine_dir,
+    load_bench_csv,
+    load_bench_meta,
+    load_conformance,
+    load_machine,
+)
+from harness.report.markdown import table
+from harness.report.merge import adapter_label
+
+DEFAULT_FLOOR = 0.05
+VERDICT_ORDER = ("slower", "faster", "status changed", "unchanged", "not measured", "added", "removed")
+
+
+class CompareRefused(HarnessError):
+    """The two sides cannot be compared (different machines, ambiguous or empty input)."""
+
+
+@dataclass
+class Side:
+    label: str  # what the user named, for messages
+    machine_id: str
+    results: MachineResults
+
+
+@dataclass
+class BenchDelta:
+    key: tuple
+    verdict: str
+    old: dict | None
+    new: dict | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.old and self.new and self.old["status"] == self.new["status"] == "ok":
+            return self.new["median_s"] / self.old["median_s"]
+        return None
+
+
+@dataclass
+class StatusChange:
+    adapter: str
+    check: str
+    old: str
+    new: str
+
+
+def verdict(old_median: float, old_iqr: float | None, new_median: float, new_iqr: float | None,
+            floor: float = DEFAULT_FLOOR) -> str:
+    """faster / slower / unchanged for one pair of measurements (rule in the module docstring)."""
+    tolerance = max((old_iqr or 0.0) + (new_iqr or 0.0), floor * old_median)
+    diff = new_median - old_median
+    if abs(diff) <= tolerance:
+        return "unchanged"
+    return "faster" if diff < 0 else "slower"
+
+
+def _side_id(results: MachineResults) -> str:
+    return results.declared_machine_id() or results.machine_id
+
+
+def load_side(path: Path, problems: list[str]) -> MachineResults | list[MachineResults]:
+    """A file or machine folder as one MachineResults; a results root as its machine folders."""
+    path = Path(path)
+    if not path.exists():
+        raise CompareRefused(f"{path}: no such file or folder")
+    if path.is_file():
+        if path.name == BENCH_META_FILE:  # stands for its run: compare the bench.csv beside it
+            path = path.parent / BENCH_FILE
+        if path.suffix not in (".csv", ".json"):
+            raise CompareRefused(f"{path}: expected a {CONFORMANCE_FILE}, a {BENCH_FILE} or a folder")
+        machine = MachineResults(machine_id=path.parent.name, path=path.parent)
+        try:
+            if path.suffix == ".csv":
+                machine.bench_rows = load_bench_csv(path)
+                if (path.parent / BENCH_META_FILE).exists():  # for the machine id it records
+                    machine.bench_meta = load_bench_meta(path.parent / BENCH_META_FILE)
+            else:
+                machine.conformance = load_conformance(path)
+        except HarnessError as exc:
+            problems.append(str(exc))
+        return machine
+    if any((path / f).exists() for f in (CONFORMANCE_FILE, BENCH_FILE)):
+        return load_machine(path, problems)
+    machines = [load_machine(p, problems) for p in sorted(path.iterdir()) if is_machine_dir(p)]
+    return [m for m in machines if m.has_results]
+
+
+def _pick(candidates: list[MachineResults], wanted: str | None, label: str) -> MachineResults:
+    if wanted:
+        same = [m for m in candidates if wanted in (m.machine_id, _side_id(m))]
+        if same:
+            return same[0]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise CompareRefused(f"{label}: holds no readable results")
+    names = ", ".join(m.machine_id for m in candidates)
+    raise CompareRefused(f"{label}: holds several machines ({names}) and none matches "
+                         f"{wanted!r}; point at one results/<machine-id>/ folder")
+
+
+def resolve(old_path: Path, new_path: Path, problems: list[str], force: bool) -> tuple[Side, Side]:
+    """Both sides of a comparison, refusing different machines unless ``force``."""
+    old_loaded = load_side(old_path, problems)
+    new_loaded = load_side(new_path, problems)
+    if isinstance(old_loaded, list):
+        # OLD is a results root: its machine that NEW also has (if exactly one), else its only one.
+        new_ids = ({_side_id(m) for m in new_loaded} if isinstance(new_loaded, list)
+                   else {_side_id(new_loaded)})
+        common = [m for m in old_loaded if _side_id(m) in new_ids]
+        old = _pick(common if len(common) == 1 else old_loaded, None, str(old_path))
+    else:
+        old = old_loaded
+    if not old.has_results:
+        raise CompareRefused(f"{old_path}: holds no readable results")
+    old_id = _side_id(old)
+    new = _pick(new_loaded, old_id, str(new_path)) if isinstance(new_loaded, list) else new_loaded
+    if not new.has_results:
+        raise CompareRefused(f"{new_path}: holds no readable results")
+    new_id = _side_id(new)
+    if old_id != new_id and not force:
+        raise CompareRefused(f"refusing to compare different machines: old is {old_id!r} ({old.path}), new is "
+                             f"{new_id!r} ({new.path}); their timings are not comparable (--force to override)")
+    def label(named: Path, side: MachineResults) -> str:  # the file named, else the machine folder used
+        return str(named) if Path(named).is_file() else str(side.path)
+
+    return Side(label(old_path, old), old_id, old), Side(label(new_path, new), new_id, new)
+
+
+def bench_deltas(old_rows: list[dict], new_rows: list[dict], floor: float = DEFAULT_FLOOR) -> list[BenchDelta]:
+    old = {bench_key(r): r for r in old_rows}
+    new = {bench_key(r): r for r in new_rows}
+    deltas = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        a, b = old.get(key), new.get(key)
+        if a is None:
+            deltas.append(BenchDelta(key, "added", None, b))
+        elif b is None:
+            deltas.append(BenchDelta(key, "removed", a, None))
+        elif a["status"] == b["status"] == "ok":
+            deltas.append(BenchDelta(key, verdict(a["median_s"], a.get("iqr_s"), b["median_s"], b.get("iqr_s"),
+                                                  floor), a, b))
+        elif a["status"] != b["status"]:
+            deltas.append(BenchDelta(key, "status changed", a, b))
+        else:  # skipped (or errored) both times: no timing to judge
+            deltas.append(BenchDelta(key, "not measured", a, b))
+    return deltas
+
+
+def _checks(conformance: dict | None) -> dict[tuple[str, str], str]:
+    """(adapter label, check) -> status; a whole-adapter skip is one "(adapter)" entry."""
+    out = {}
+    for adapter in (conformance or {}).get("adapters", []):
+        label = adapter_label((adapter["id"], str(adapter.get("device") or "cpu")))
+        if adapter.get("skip_reason"):
+            out[(label, "(adapter)")] = "skipped"
+        for check in adapter.get("checks") or []:
+            out[(label, check["check"])] = check["status"]
+    return out
+
+
+def conformance_changes(old: dict | None, new: dict | None) -> list[StatusChange]:
+    a, b = _checks(old), _checks(new)
+    return [StatusChange(adapter, check, a.get((adapter, check), "absent"), b.get((adapter, check), "absent"))
+            for adapter, check in [*a, *(k for k in b if k not in a)]
+            if a.get((adapter, check)) != b.get((adapter, check))]
+
+
+def _label(key: tuple) -> list[str]:
+    row = dict(zip(BENCH_KEY, key, strict=True))
+    return [row["adapter"], row["device"], row["pass"], row["dtype"], row["index_dtype"], row["distribution"],
+            row["vocab"], row["dim"], row["n_ids"]]
+
+
+def _time(row: dict | None) -> str:
+    if row is None:
+        return "—"
+    if row["status"] != "ok":
+        return row["status"]
+    spread = f" ±{format_seconds(row['iqr_s'] / 2)}" if row.get("iqr_s") else ""
+    return format_seconds(row["median_s"]) + spread
+
+
+def render(old: Side, new: Side, deltas: list[BenchDelta], changes: list[StatusChange],
+           floor: float, problems: list[str]) -> str:
+    counts = {v: sum(1 for d in deltas if d.verdict == v) for v in VERDICT_ORDER}
+    machines = (f"`{old.machine_id}`" if old.machine_id == new.machine_id
+                else f"`{old.machine_id}` → `{new.machine_id}` (**different machines, forced**)")
+    out = ["# embedding-harness comparison", "", f"- old: `{old.label}`", f"- new: `{new.label}`",
+           f"- machine: {machines}", "",
+           f"Verdict per benchmark row: unchanged when |new − old| ≤ max(IQR old + IQR new, "
+           f"{floor:.0%} of old); else faster or slower. ratio = new / old median.", ""]
+    if problems:
+        out += ["> [!WARNING]", *(f"> - {p}" for p in problems), ""]
+    out += ["## Benchmarks", ""]
+    if old.results.bench_rows is None or new.results.bench_rows is None:
+        side = "old" if old.results.bench_rows is None else "new"
+        out += [f"Not compared: the {side} side has no bench.csv.", ""]
+    else:
+        out += [", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER) + ".", ""]
+        ordered = sorted(deltas, key=lambda d: (VERDICT_ORDER.index(d.verdict),
+                                                -(d.ratio or 0) if d.verdict == "slower" else (d.ratio or 0)))
+        rows = [[*(str(x) for x in _label(d.key)), _time(d.old), _time(d.new),
+                 f"{d.ratio:.3f}" if d.ratio is not None else "—", d.verdict] for d in ordered]
+        out.append(table(["adapter", "device", "pass", "dtype", "index", "distribution", "vocab", "dim", "n_ids",
+                          "old", "new", "ratio", "verdict"], rows) if rows else "No benchmark rows.")
+        out.append("")
+    out += ["## Conformance", ""]
+    if old.results.conformance is None or new.results.conformance is None:
+        side = "old" if old.results.conformance is None else "new"
+        out += [f"Not compared: the {side} side has no conformance.json.", ""]
+    elif changes:
+        out.append(table(["adapter", "check", "old", "new"], [[c.adapter, c.check, c.old, c.new] for c in changes]))
+        out.append("")
+    else:
+        out += ["No check changed status.", ""]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,266 @@
+"""Reading ``results/<machine-id>/`` folders back, with validation.
+
+Every reader either returns clean data or raises ``CorruptResults`` with a one-line message
+that names the file. ``load_root`` turns those into ``problems`` and goes on with the rest,
+so one bad file never costs the whole report. Only the standard library is used: the
+report must build on a machine that has nothing but the harness installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import CorruptResults
+from harness.results import read_json
+
+CONFORMANCE_FILE = "conformance.json"
+BENCH_FILE = "bench.csv"
+BENCH_META_FILE = "bench_meta.json"
+BENCH_MD_FILE = "BENCH.md"
+PLOTS_DIR = "plots"
+RESULT_FILES = (CONFORMANCE_FILE, BENCH_FILE, BENCH_META_FILE)
+
+# Folders under results/ that hold report or test outputs, never a machine's results.
+RESERVED_DIRS = frozenset({"artifacts", "screenshots", "report-assets"})
+
+CONFORMANCE_SCHEMA = "embedding-harness/conformance/1"
+CHECK_STATUSES = ("passed", "failed", "xfailed", "skipped")
+BENCH_STATUSES = ("ok", "skipped", "error")
+
+# A benchmark row's identity: two rows with the same key measure the same thing.
+BENCH_KEY = ("adapter", "device", "dtype", "index_dtype", "pass", "vocab", "dim", "n_ids", "distribution")
+BENCH_INT_COLUMNS = ("vocab", "dim", "n_ids")
+BENCH_FLOAT_COLUMNS = (
+    "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "gflops",
+    "peak_mem_bytes", "table_bytes", "compile_s", "wall_median_s",
+)
+# Columns the report reads; any others are carried along untouched.
+BENCH_REQUIRED = (*BENCH_KEY, "framework", "variant", "median_s", "iqr_s", "gbps", "status")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk with its fixed CRC: a truncated PNG lacks it
+
+
+@dataclass
+class MachineResults:
+    """What one ``results/<machine-id>/`` folder holds that could be read."""
+
+    machine_id: str
+    path: Path
+    conformance: dict | None = None
+    bench_rows: list[dict] | None = None
+    bench_meta: dict | None = None
+    plots: list[Path] = field(default_factory=list)
+    has_bench_md: bool = False
+
+    @property
+    def has_results(self) -> bool:
+        return self.conformance is not None or self.bench_rows is not None
+
+    def declared_machine_id(self) -> str | None:
+        """The machine id recorded inside the files (survives renaming or copying the folder)."""
+        for meta in (self.conformance_machine(), self.bench_machine()):
+            mid = meta.get("machine_id")
+            if isinstance(mid, str) and mid:
+                return mid
+        return None
+
+    def conformance_machine(self) -> dict:
+        machine = (self.conformance or {}).get("machine")
+        return machine if isinstance(machine, dict) else {}
+
+    def bench_machine(self) -> dict:
+        """Machine metadata of the bench run, whether nested under ``machine`` or flat."""
+        meta = self.bench_meta or {}
+        nested = meta.get("machine")
+        return nested if isinstance(nested, dict) else meta
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _corrupt(path: Path, what: str, rerun: str) -> CorruptResults:
+    return CorruptResults(_one_line(f"{path}: {what}; re-run {rerun} or delete the file"))
+
+
+def load_conformance(path: Path) -> dict:
+    """A validated ``conformance.json`` (schema embedding-harness/conformance/1)."""
+    data = read_json(path)
+    rerun = "nox -s conformance"
+    if not isinstance(data, dict):
+        raise _corrupt(path, f"expected a JSON object, found {type(data).__name__}", rerun)
+    schema = data.get("schema")
+    if schema != CONFORMANCE_SCHEMA:
+        raise _corrupt(path, f"unsupported schema {schema!r} (expected {CONFORMANCE_SCHEMA!r})", rerun)
+    adapters = data.get("adapters")
+    if not isinstance(adapters, list):
+        raise _corrupt(path, "'adapters' is missing or not a list", rerun)
+    for i, adapter in enumerate(adapters):
+        where = f"adapters[{i}]"
+        if not isinstance(adapter, dict) or not isinstance(adapter.get("id"), str):
+            raise _corrupt(path, f"{where} has no string 'id'", rerun)
+        where = f"adapter {adapter['id']!r}"
+        checks = adapter.get("checks", [])
+        if not isinstance(checks, list):
+            raise _corrupt(path, f"{where}: 'checks' is not a list", rerun)
+        for j, check in enumerate(checks):
+            if not isinstance(check, dict) or not isinstance(check.get("check"), str):
+                raise _corrupt(path, f"{where}: checks[{j}] has no string 'check'", rerun)
+            if check.get("status") not in CHECK_STATUSES:
+                raise _corrupt(path, f"{where}: check {check['check']!r} has status "
+                                     f"{check.get('status')!r}, not one of {', '.join(CHECK_STATUSES)}",
+                               rerun)
+        for key in ("declared", "observed", "versions", "counts"):
+            if adapter.get(key) is not None and not isinstance(adapter[key], dict):
+                raise _corrupt(path, f"{where}: {key!r} is not an object", rerun)
+    if data.get("machine") is not None and not isinstance(data["machine"], dict):
+        raise _corrupt(path, "'machine' is not an object", rerun)
+    return data
+
+
+def _number(text: str, kind: type) -> float | int | None:
+    text = text.strip()
+    if not text:
+        return None
+    value = float(text)
+    if kind is int:
+        if not value.is_integer():
+            raise ValueError(f"{text!r} is not an integer")
+        return int(value)
+    return value
+
+
+def load_bench_csv(path: Path) -> list[dict]:
+    """Rows of a validated ``bench.csv``: ints for sizes, floats for measurements, None if empty.
+
+    A row with too few or too many cells (a truncated write), an unknown status or an ``ok``
+    row without a positive median rejects the whole file: half a table is not trustworthy."""
+    rerun = "nox -s bench"
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise CorruptResults(f"{path}: missing; re-run {rerun}") from None
+    except UnicodeDecodeError as exc:
+        raise _corrupt(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})", rerun) from None
+    if not text.strip():
+        raise _corrupt(path, "empty file", rerun)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in BENCH_REQUIRED if c not in header]
+    if missing:
+        raise _corrupt(path, f"missing column(s) {', '.join(missing)}", rerun)
+    rows = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if None in row or any(v is None for v in row.values()):
+                raise _corrupt(path, f"line {line} has {len(header) + len(row.get(None) or [])} cells "
+                                     f"but the header has {len(header)} (truncated file?)", rerun)
+            if row["status"] not in BENCH_STATUSES:
+                raise _corrupt(path, f"line {line}: status {row['status']!r} is not one of "
+                                     f"{', '.join(BENCH_STATUSES)} (truncated file?)", rerun)
+            clean: dict[str, Any] = dict(row)
+            for column in BENCH_INT_COLUMNS:
+                clean[column] = _number(row[column], int)
+            for column in BENCH_FLOAT_COLUMNS:
+                if column in row:
+                    clean[column] = _number(row[column], float)
+            if row["status"] == "ok":
+                median = clean["median_s"]
+                if median is None or not math.isfinite(median) or median <= 0:
+                    raise _corrupt(path, f"line {line}: status ok but median_s is {row['median_s']!r}", rerun)
+            rows.append(clean)
+    except ValueError as exc:
+        raise _corrupt(path, f"line {reader.line_num}: bad number ({exc})", rerun) from None
+    except csv.Error as exc:
+        raise _corrupt(path, f"line {reader.line_num}: {exc}", rerun) from None
+    return _dedupe(rows)
+
+
+def bench_key(row: dict) -> tuple:
+    return tuple("" if row.get(c) is None else str(row[c]) for c in BENCH_KEY)
+
+
+def _dedupe(rows: list[dict]) -> list[dict]:
+    """One row per identity. Parts may repeat an adapter as a skip (a Keras adapter seen by the
+    core process); a measured row wins over a skip, and later rows over earlier ones."""
+    rank = {"ok": 2, "error": 1, "skipped": 0}
+    chosen: dict[tuple, dict] = {}
+    for row in rows:
+        key = bench_key(row)
+        old = chosen.get(key)
+        if old is None or rank[row["status"]] >= rank[old["status"]]:
+            chosen[key] = row
+    return list(chosen.values())
+
+
+def load_bench_meta(path: Path) -> dict:
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise _corrupt(path, f"expected a JSON object, found {type(data).__name__}", "nox -s bench")
+    return data
+
+
+def check_png(path: Path) -> None:
+    data = Path(path).read_bytes()
+    if not data.startswith(PNG_SIGNATURE):
+        raise _corrupt(path, "not a PNG image", "nox -s bench")
+    if not data.rstrip(b"\0").endswith(PNG_END):
+        raise _corrupt(path, "truncated PNG (no end chunk)", "nox -s bench")
+
+
+def is_machine_dir(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith((".", "_")) and path.name not in RESERVED_DIRS
+
+
+def load_machine(path: Path, problems: list[str]) -> MachineResults:
+    """Everything readable in one machine folder; each unreadable file adds one problem line."""
+    path = Path(path)
+    machine = MachineResults(machine_id=path.name, path=path)
+    readers = ((CONFORMANCE_FILE, "conformance", load_conformance),
+               (BENCH_FILE, "bench_rows", load_bench_csv),
+               (BENCH_META_FILE, "bench_meta", load_bench_meta))
+    for name, attr, reader in readers:
+        file = path / name
+        if not file.exists():
+            continue
+        try:
+            setattr(machine, attr, reader(file))
+        except CorruptResults as exc:
+            problems.append(_one_line(str(exc)))
+        except OSError as exc:
+            problems.append(_one_line(f"{file}: unreadable ({exc.strerror or exc})"))
+    if (path / BENCH_FILE).exists() and not (path / BENCH_META_FILE).exists():
+        problems.append(f"{path / BENCH_META_FILE}: missing beside {BENCH_FILE} (partial bench run); "
+                        "re-run nox -s bench")
+    for png in sorted((path / PLOTS_DIR).glob("*.png")):
+        try:
+            check_png(png)
+            machine.plots.append(png)
+        except CorruptResults as exc:
+            problems.append(_one_line(str(exc)))
+        except OSError as exc:
+            problems.append(_one_line(f"{png}: unreadable ({exc.strerror or exc})"))
+    machine.has_bench_md = (path / BENCH_MD_FILE).is_file()
+    if not any((path / name).exists() for name in RESULT_FILES):
+        problems.append(f"{path}: holds no {', '.join(RESULT_FILES)} (an interrupted run?); "
+                        "re-run nox -s conformance or nox -s bench, or delete the folder")
+    return machine
+
+
+def load_root(root: Path) -> tuple[list[MachineResults], list[str]]:
+    """Every machine folder under ``root`` with results, sorted by id, and the problem lines."""
+    root = Path(root)
+    problems: list[str] = []
+    machines = []
+    for path in sorted(p for p in root.iterdir() if is_machine_dir(p)):
+        machine = load_machine(path, problems)
+        if machine.has_results:
+            machines.append(machine)
+    return machines, problems

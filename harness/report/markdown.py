@@ -1,0 +1,183 @@
+"""REPORT.md: the same content as report.html, as GitHub-flavoured Markdown.
+
+It is also pasted into ``$GITHUB_STEP_SUMMARY``, so it stays compact: summaries and the
+checks that did not pass rather than every cell, and no embedded images."""
+
+from __future__ import annotations
+
+import html
+
+from harness.report.benchtables import (
+    Pivot,
+    format_gbps,
+    format_seconds,
+    not_measured,
+    pivots,
+    status_counts,
+)
+from harness.report.load import BENCH_FILE, BENCH_MD_FILE, PLOTS_DIR, MachineResults
+from harness.report.merge import (
+    AdapterKey,
+    ConformanceMatrix,
+    ReportData,
+    adapter_label,
+    crossover,
+    crossover_table,
+    machine_metadata,
+)
+
+STATUS_MARK = {"passed": "✅ passed", "failed": "❌ failed", "xfailed": "⚠️ xfail", "skipped": "⏭️ skip"}
+DETAIL_LIMIT = 4000  # characters of one failure's detail; the full text is in conformance.json
+
+
+def esc(text: object) -> str:
+    """One table cell: no pipes or newlines breaking the row."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table with padded columns, so it also reads well as plain text."""
+    cells = [[esc(h) for h in headers]] + [[esc(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def summary_cell(matrix: ConformanceMatrix, key: AdapterKey, machine: str) -> str:
+    run = matrix.runs.get((key, machine))
+    if run is None:
+        return "—"
+    if run.skip_reason:
+        return f"⏭️ skipped: {run.skip_reason[:80]}"
+    c = run.counts
+    mark = "❌" if c["failed"] else "✅"
+    parts = [f"{c['passed']} passed"]
+    parts += [f"{c[s]} {s}" for s in ("failed", "xfailed", "skipped") if c[s]]
+    return f"{mark} " + ", ".join(parts)
+
+
+def note(matrix: ConformanceMatrix, key: AdapterKey, check: str, limit: int = 120) -> str:
+    """The first line of the first recorded reason a check did not pass (a declared deviation,
+    a skip reason, an assertion)."""
+    for machine in matrix.machines:
+        cell = matrix.cell(key, check, machine)
+        if cell and cell.status != "passed" and cell.detail.strip():
+            line = cell.detail.strip().splitlines()[0]
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
+
+
+def conformance_section(matrix: ConformanceMatrix) -> list[str]:
+    out = ["## Conformance", ""]
+    if not matrix.machines:
+        return out + ["No machine has a conformance.json.", ""]
+    out += [f"{len(matrix.adapters)} adapters on {len(matrix.machines)} machine(s): "
+            f"{matrix.total('passed')} passed, {matrix.total('failed')} failed, "
+            f"{matrix.total('xfailed')} xfailed (declared deviations), {matrix.total('skipped')} skipped. "
+            "— means not run there.", "", "### Adapters × machines", ""]
+    out.append(table(["adapter", *matrix.machines],
+                     [[adapter_label(k), *(summary_cell(matrix, k, m) for m in matrix.machines)]
+                      for k in matrix.adapters]))
+    out += ["", "### Checks not passing on every machine", ""]
+    rows = [[adapter_label(k), check,
+             *(STATUS_MARK.get(s, "—") if s else "—" for s in matrix.row_statuses(k, check)),
+             note(matrix, k, check)]
+            for k in matrix.adapters for check in matrix.checks[k] if not matrix.all_passed(k, check)]
+    out.append(table(["adapter", "check", *matrix.machines, "why (first machine that did not pass)"], rows)
+               if rows else "Every check passed on every machine that ran it.")
+    failures = matrix.failures()
+    if failures:
+        out += ["", "### Failures", ""]
+        for machine, key, check, cell in sorted(failures, key=lambda f: (f[1], f[2], f[0])):
+            detail = cell.detail if len(cell.detail) <= DETAIL_LIMIT else (
+                cell.detail[:DETAIL_LIMIT] + "\n… (truncated; full text in conformance.json)")
+            out += [f"<details><summary>❌ <code>{html.escape(adapter_label(key))}</code> · "
+                    f"<code>{html.escape(check)}</code> on <code>{html.escape(machine)}</code></summary>", "",
+                    "```text", detail.replace("```", "ʼʼʼ") or "(no detail recorded)", "```", "", "</details>"]
+    mismatches = [[m, adapter_label(k), cap, str(declared), str(observed)]
+                  for (k, m), run in matrix.runs.items() for cap, declared, observed in run.mismatches]
+    if mismatches:
+        out += ["", "### Declared behaviour that differs from what was observed", "",
+                table(["machine", "adapter", "capability", "declared", "observed"], mismatches)]
+    return out + [""]
+
+
+def pivot_table(pivot: Pivot) -> str:
+    best = {v: pivot.best(v) for v in pivot.vocabs}
+    rows = []
+    for label in pivot.rows:
+        row = [label]
+        for vocab in pivot.vocabs:
+            cell = pivot.cells.get((label, vocab))
+            if cell is None:
+                row.append("—")
+            elif cell.status != "ok":
+                row.append(cell.status)
+            else:
+                text = f"{format_seconds(cell.median_s)} ({format_gbps(cell.gbps)})"
+                row.append(f"**{text}**" if best[vocab] == label else text)
+        rows.append(row)
+    return table(["adapter", *(f"vocab {v:,}" if isinstance(v, int) else "vocab ?" for v in pivot.vocabs)],
+                 rows)
+
+
+def bench_section(machine: MachineResults) -> list[str]:
+    rows = machine.bench_rows or []
+    mid = machine.machine_id
+    counts = status_counts(rows)
+    links = [f"[{mid}/{BENCH_FILE}]({mid}/{BENCH_FILE})"]
+    if machine.has_bench_md:
+        links.insert(0, f"[{mid}/{BENCH_MD_FILE}]({mid}/{BENCH_MD_FILE})")
+    out = [f"### `{mid}`", "",
+           f"{len(rows)} rows: {counts['ok']} measured, {counts['skipped']} skipped, {counts['error']} errors. "
+           f"Median time per call (GB/s); **bold** = fastest in its column. All rows: {' · '.join(links)}.", ""]
+    summary = crossover(machine)
+    if summary is not None:
+        shaped = crossover_table(summary)
+        if shaped:
+            caption, headers, cells = shaped
+            out += [f"**Crossover: where one-hot stops being competitive**{' (' + caption + ')' if caption else ''}",
+                    "", table(headers, cells), ""]
+        else:
+            out += [f"**Crossover:** {esc(summary)}", ""]
+    for pivot in pivots(rows):
+        out += [f"#### {pivot.title}", "", pivot_table(pivot), ""]
+    for status, title in (("error", "Errors"), ("skipped", "Skipped")):
+        groups = not_measured(rows, status)
+        if groups:
+            out += [f"**{title}**", "", table(["adapter", "device", "reason", "rows"],
+                                              [[a, d, r[:200], str(n)] for a, d, r, n in groups]), ""]
+    if machine.plots:
+        names = ", ".join(f"[{p.name}]({mid}/{PLOTS_DIR}/{p.name})" for p in machine.plots)
+        out += [f"Plots (embedded in report.html): {names}", ""]
+    return out
+
+
+def machines_section(machines: list[MachineResults]) -> list[str]:
+    out = ["## Machines", ""]
+    for machine in machines:
+        out += [f"### `{machine.machine_id}`", "",
+                table(["", "value"], [[k, v] for k, v in machine_metadata(machine)]), ""]
+    return out
+
+
+def render(data: ReportData) -> str:
+    ids = ", ".join(f"`{m.machine_id}`" for m in data.machines)
+    out = ["# embedding-harness report", "",
+           f"Generated {data.generated} from `{data.root}` · {len(data.machines)} machine(s): {ids}.",
+           "Timings are never compared across machines; each machine has its own tables.", ""]
+    if data.problems:
+        out += [f"> [!WARNING]\n> {len(data.problems)} results file(s) could not be used "
+                "and were skipped:"]
+        out += [f"> - {esc(p)}" for p in data.problems]
+        out.append("")
+    out += conformance_section(data.matrix)
+    out += ["## Benchmarks", ""]
+    benched = [m for m in data.machines if m.bench_rows is not None]
+    if not benched:
+        out += ["No machine has a bench.csv.", ""]
+    for machine in benched:
+        out += bench_section(machine)
+    out += machines_section(data.machines)
+    return "\n".join(out).rstrip() + "\n"

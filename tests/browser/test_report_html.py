@@ -1,0 +1,87 @@
+"""report.html in a real headless Chromium: it loads cleanly, offline, and shows what it should."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.report import build_report
+from harness.report.sample import write_sample_tree
+
+MACHINES = ("bench-box-a", "bench-box-b")
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    write_sample_tree(root, MACHINES)
+    result = build_report(root)
+    assert result.exit_code == 0, result.data.problems
+    return root / "report.html"
+
+
+def test_report_loads_clean_and_shows_matrix_and_plots(browser, report_html, artifacts_dir):
+    browser.open(report_html.as_uri())
+    assert browser.errors() == []
+    # Self-contained: nothing but the page itself and data: URIs was requested.
+    foreign = [u for u in browser.requested_urls() if not u.startswith(("data:", report_html.as_uri()))]
+    assert foreign == []
+
+    assert browser.evaluate("document.title") == "embedding-harness report"
+    headers = browser.evaluate(
+        "Array.from(document.querySelectorAll('#conformance-matrix thead th')).map(th => th.textContent)")
+    assert headers == ["check", *MACHINES]
+    statuses = browser.evaluate("""(() => {
+        const count = s => document.querySelectorAll('#conformance-matrix td.st-' + s).length;
+        return {passed: count('passed'), failed: count('failed'), xfailed: count('xfailed')};
+    })()""")
+    assert statuses["failed"] == 1 and statuses["passed"] > 50 and statuses["xfailed"] == 4
+    # The status colours really apply (the CSS is inline and parsed).
+    failed_bg = browser.evaluate(
+        "getComputedStyle(document.querySelector('#conformance-matrix td.st-failed')).backgroundColor")
+    assert failed_bg == "rgb(255, 204, 213)"
+
+    images = browser.evaluate("""Array.from(document.querySelectorAll('img.plot')).map(
+        img => ({complete: img.complete, width: img.naturalWidth, height: img.naturalHeight,
+                 src: img.src.slice(0, 22)}))""")
+    assert len(images) == len(MACHINES)
+    for image in images:
+        assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
+        assert image["src"] == "data:image/png;base64,"
+
+    # One benchmark section per machine; no timing table spans machines.
+    sections = browser.evaluate(
+        "Array.from(document.querySelectorAll('#benchmarks h3')).map(h => h.id)")
+    assert sections == [f"bench-{m}" for m in MACHINES]
+
+    browser.screenshot(artifacts_dir / "report.png")
+    shot = (artifacts_dir / "report.png").read_bytes()
+    assert shot.startswith(b"\x89PNG") and len(shot) > 20_000
+
+
+def test_problem_filter_hides_rows_that_passed_everywhere(browser, report_html):
+    browser.open(report_html.as_uri())
+    visible = """Array.from(document.querySelectorAll('#conformance-matrix tbody tr'))
+                 .filter(tr => tr.offsetParent !== null).length"""
+    before = browser.evaluate(visible)
+    browser.evaluate("document.querySelector('input[data-filter=conformance-matrix]').click()")
+    after = browser.evaluate(visible)
+    assert 0 < after < before
+    # The failing check is still on screen.
+    assert browser.evaluate("document.querySelector('#conformance-matrix td.st-failed').offsetParent !== null")
+    assert browser.errors() == []
+
+
+def test_error_detection_is_real(browser, tmp_path):
+    """The checks above could pass vacuously if errors went unseen: show that they are seen."""
+    page = tmp_path / "broken.html"
+    page.write_text('<!doctype html><html><head><link rel="icon" href="data:,"></head><body>'
+                    '<img id="gone" src="missing.png">'
+                    '<script>console.error("boom from console"); undefinedFunction();</script></body></html>')
+    browser.open(page.as_uri())
+    errors = "\n".join(browser.errors())
+    assert "boom from console" in errors
+    assert "undefinedFunction" in errors
+    assert "missing.png" in errors or "ERR_FILE_NOT_FOUND" in errors
+    assert browser.evaluate("document.getElementById('gone').naturalWidth") == 0
