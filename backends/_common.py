@@ -14,3 +14,9 @@ ONEHOT_SPECIALS = {"nan_inf_isolated": NAN_POISON, "negative_zero_preserved": LO
 def saturation_deviations(weight_dtypes) -> dict[str, str]:
     return {f"low_precision_accumulation[{d}]": SATURATES for d in ("float16", "bfloat16")
             if d in weight_dtypes}
+
+
+def onehot_deviations(flushing_dtypes=()) -> dict[str, str]:
+    """What every one-hot matmul does differently from a gather, plus the dtypes whose
+    matmul flushes subnormals on this device."""
+    return {**ONEHOT_SPECIALS, **{f"subnormals_preserved[{d}]": FLUSHES_SUBNORMALS for d in flushing_dtypes}}

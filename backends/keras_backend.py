@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from backends._common import FLUSHES_SUBNORMALS, ONEHOT_SPECIALS, saturation_deviations
+from backends._common import onehot_deviations, saturation_deviations
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -238,10 +238,7 @@ class KerasOneHotDense(KerasEmbedding):
 
     def _declare(self) -> Declared:
         index_dtypes, negative, oob = _ONEHOT_IDS[self.backend]
-        deviations = dict(ONEHOT_SPECIALS)
-        if self.device == "cpu":
-            deviations.update({f"subnormals_preserved[{d}]": FLUSHES_SUBNORMALS
-                               for d in _FLUSHING_MATMULS[self.backend]})
+        deviations = onehot_deviations(_FLUSHING_MATMULS[self.backend] if self.device == "cpu" else ())
         if self.backend == "torch":
             deviations.update({c: _FLOAT64_DEMOTED for c in (
                 "forward[float64]", "gradient[float64]", "subnormals_preserved[float64]")})

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from backends._common import onehot_deviations, saturation_deviations
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.errors import FrameworkUnavailable
 
 _INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
-_SATURATES = (
-    "accumulates duplicate-id gradients in the weight dtype (np.add.at), so a float16 row "
-    "stops growing at 2048 and a bfloat16 row at 256 unit contributions"
-)
 
 
 def _require_cpu(device: str) -> None:
@@ -30,10 +27,7 @@ class NumpyGather(EmbeddingAdapter):
         index_dtypes=_INT_DTYPES,
         negative_index="wrap",
         out_of_range="raise",
-        deviations={
-            "low_precision_accumulation[float16]": _SATURATES,
-            "low_precision_accumulation[bfloat16]": _SATURATES,
-        },
+        deviations=saturation_deviations(("float16", "bfloat16")),
     )
 
     def __init__(self, device: str = "cpu"):
@@ -73,11 +67,7 @@ class NumpyOneHot(NumpyGather):
         index_dtypes=_INT_DTYPES + ("float32",),
         negative_index="zeros",
         out_of_range="zeros",
-        deviations={
-            "nan_inf_isolated": "0 * inf = nan: one NaN/Inf anywhere in W poisons that column "
-            "of every output row",
-            "negative_zero_preserved": "-0.0 + 0 * w = +0.0: the matmul loses the sign of zero",
-        },
+        deviations=onehot_deviations(),
         not_applicable={"low_precision_accumulation[bfloat16]": "no bfloat16 matmul in NumPy"},
     )
 

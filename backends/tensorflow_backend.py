@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from backends._common import FLUSHES_SUBNORMALS, ONEHOT_SPECIALS, saturation_deviations
+from backends._common import onehot_deviations, saturation_deviations
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -125,10 +125,7 @@ class TensorflowOneHot(TensorflowLookup):
 
     def _declare(self) -> Declared:
         on_gpu = self.device != "cpu"
-        deviations = dict(ONEHOT_SPECIALS)
-        if not on_gpu:
-            deviations.update({f"subnormals_preserved[{d}]": FLUSHES_SUBNORMALS
-                               for d in ("float32", "bfloat16", "float64")})
+        deviations = onehot_deviations(() if on_gpu else ("float32", "bfloat16", "float64"))
         return Declared(
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int8", "uint8", "int32", "int64"),
             negative_index="zeros", out_of_range="zeros", gradient="dense",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends._common import ONEHOT_SPECIALS, saturation_deviations
+from backends._common import onehot_deviations, saturation_deviations
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name
 from harness.errors import FrameworkUnavailable
@@ -133,7 +133,7 @@ class TorchOneHot(TorchEmbedding):
         base = super()._declare()
         # torch's CPU matmuls keep subnormals (float32, and bfloat16 through oneDNN on this
         # AVX512-BF16 CPU; semantics.md saw bfloat16 flushed on another CPU).
-        deviations = dict(ONEHOT_SPECIALS)
+        deviations = onehot_deviations()
         return Declared(
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int64",),
             negative_index="raise", out_of_range="raise", gradient="dense",
