@@ -24,6 +24,9 @@ nox.options.sessions = ["tests", "conformance"]
 ROOT = Path(__file__).parent
 ENV_DIR = ROOT / ".nox" / "harness"
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+# On a GPU, JAX and TensorFlow would each grab most of its memory at start-up; torch runs in
+# the same process.
+GPU_SHARING_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 ADAPTERS_ENV = "EMBEDDING_HARNESS_ADAPTERS"
 
 
@@ -80,7 +83,7 @@ def conformance(session: nox.Session) -> None:
         try:
             session.run(python, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider",
                         f"--conformance-out={part_file}", f"--conformance-part={label}",
-                        *session.posargs, env=env, external=True)
+                        *session.posargs, env={**GPU_SHARING_ENV, **env}, external=True)
         except nox.command.CommandFailed:
             failed.append(label)
     session.run(python, "-m", "harness.conformance", "merge", out, external=True)
@@ -91,13 +94,23 @@ def conformance(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Timing tables (pytest-benchmark): nox -s bench -- --profile quick|full|smoke."""
+    import time
+
     python = _python(session)
     out = _results_dir(python, session)
+    # One id for every part of this session: finalize merges only the parts written under it.
+    run_id = f"nox-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    failed = []
     for label, env in _parts(session):
-        session.run(python, "-m", "harness.bench", "run", "--part", label, "--out", out,
-                    *session.posargs, env=env, external=True)
-    session.run(python, "-m", "harness.bench", "finalize", "--out", out, *session.posargs,
-                external=True)
+        try:
+            session.run(python, "-m", "harness.bench", "run", "--part", label, "--out", out,
+                        "--run-id", run_id, *session.posargs, env=env, external=True)
+        except nox.command.CommandFailed:
+            failed.append(label)  # keep the other parts; finalize reports this one
+    session.run(python, "-m", "harness.bench", "finalize", "--out", out, "--run-id", run_id,
+                *session.posargs, external=True)
+    if failed:
+        session.error(f"benchmark errors in: {', '.join(failed)} (see {out}/BENCH.md)")
 
 
 @nox.session(venv_backend="none")

@@ -156,7 +156,7 @@ class FlaxEmbed(JaxTake):
         # is the module's parameter, exactly as a model would hold it.
         layer = self.nnx.Embed(weights.shape[0], weights.shape[1], dtype=weights.dtype,
                                param_dtype=weights.dtype, rngs=self.nnx.Rngs(0))
-        layer.embedding.value = weights
+        layer.embedding.set_value(weights)
         return layer(ids)
 
 

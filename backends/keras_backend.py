@@ -118,7 +118,8 @@ class KerasEmbedding(EmbeddingAdapter):
 
     # --- layers ------------------------------------------------------------------------
     def _new_layer(self, vocab: int, dim: int, dtype: str):
-        layer = self.keras.layers.Embedding(vocab, dim, dtype=dtype)
+        # Zeros: the table is always overwritten (or passed in), so skip the random fill.
+        layer = self.keras.layers.Embedding(vocab, dim, dtype=dtype, embeddings_initializer="zeros")
         layer.build((None,))
         return layer
 
@@ -126,8 +127,12 @@ class KerasEmbedding(EmbeddingAdapter):
         return layer.embeddings
 
     def _layer(self, vocab: int, dim: int, dtype: str):
+        """A built layer for stateless (JAX) calls. Its own table is never used, so keep only
+        the latest few: a benchmark sweep over large vocabularies must not hoard them."""
         key = (vocab, dim, dtype)
         if key not in self._layers:
+            while len(self._layers) >= 2:
+                self._layers.pop(next(iter(self._layers)))
             self._layers[key] = self._new_layer(vocab, dim, dtype)
         return self._layers[key]
 
@@ -250,7 +255,7 @@ class KerasOneHotDense(KerasEmbedding):
         )
 
     def _new_layer(self, vocab: int, dim: int, dtype: str):
-        layer = self.keras.layers.Dense(dim, use_bias=False, dtype=dtype)
+        layer = self.keras.layers.Dense(dim, use_bias=False, dtype=dtype, kernel_initializer="zeros")
         layer.build((None, vocab))
         layer.vocab = vocab
         return layer

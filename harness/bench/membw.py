@@ -49,7 +49,7 @@ def copy_bandwidth(threads: int, nbytes: int, repeats: int = 5) -> dict:
             "threads": threads, "repeats": repeats, "best_s": best, "median_s": float(np.median(times))}
 
 
-def gemm_flops_per_s(threads: int, size: int = 1024, repeats: int = 3) -> float:
+def gemm_flops_per_s(size: int = 1024, repeats: int = 3) -> float:
     """float32 GEMM FLOP/s of NumPy's BLAS (best of ``repeats``), a one-hot speed bound."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
@@ -63,3 +63,45 @@ def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def event_copy_bandwidth(copy, make_event, sync, moved_bytes: int, repeats: int = 10) -> dict:
+    """Best-of-``repeats`` GB/s of a device copy timed by events (``torch.cuda.Event`` API)."""
+    copy()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start, end = make_event(), make_event()
+        start.record()
+        copy()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    best = min(times)
+    return {"gbps": moved_bytes / best / 1e9, "bytes_per_copy": moved_bytes, "repeats": repeats,
+            "best_s": best, "median_s": float(np.median(times)), "method": "device copy, CUDA events"}
+
+
+def cuda_device_info(nbytes: int = 1 << 30) -> dict:
+    """The GPU's copy bandwidth (torch ``copy_`` of a 1 GiB buffer, 2 x size bytes) and L2
+    size, the denominators of GPU rows. Needs torch with CUDA; otherwise says why not."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return {"error": "torch sees no CUDA device: GPU copy bandwidth not measured"}
+        props = torch.cuda.get_device_properties(0)
+        info = _torch_copy(torch, nbytes)
+        torch.cuda.empty_cache()  # the buffers are gone; give their memory back
+        info.update(name=props.name, l2_cache_bytes=getattr(props, "L2_cache_size", None),
+                    total_memory=props.total_memory)
+        return info
+    except Exception as exc:  # a probe must never stop the benchmarks
+        return {"error": f"GPU copy bandwidth not measured: {type(exc).__name__}: {exc}".splitlines()[0]}
+
+
+def _torch_copy(torch, nbytes: int) -> dict:
+    src = torch.ones(nbytes // 4, dtype=torch.float32, device="cuda")
+    dst = torch.empty_like(src)
+    return event_copy_bandwidth(lambda: dst.copy_(src), lambda: torch.cuda.Event(enable_timing=True),
+                                torch.cuda.synchronize, 2 * src.numel() * 4)

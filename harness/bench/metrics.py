@@ -23,8 +23,10 @@ BYTES_FORMULA_MD = """\
 | pass | useful bytes (N ids, V x D table, s-byte elements, i-byte ids, U distinct ids) |
 |---|---|
 | forward | N*(2*D*s + i): row read + row write + index read |
-| forward_backward, dense gradient | forward + N*D*s + N*i + 2*U*D*s + V*D*s: read dY and ids, read-modify-write of the U touched rows, zero-fill of the V x D gradient |
-| forward_backward, sparse gradient | forward + 2*N*D*s + 2*N*i: read dY and ids, write the N gradient rows and their indices |
+| forward_backward, dense gradient | forward + N*D*s + N*i + 2*U*D*s + V*D*s: read dY and ids, \
+read-modify-write of the U touched rows, zero-fill of the V x D gradient |
+| forward_backward, sparse gradient | forward + 2*N*D*s + 2*N*i: read dY and ids, write the N \
+gradient rows and their indices |
 
 One-hot rows are charged the same bytes (their GB/s is comparable to the gather's) and also
 2*N*V*D FLOPs per matmul (forward_backward: 4*N*V*D). GB/s = bytes / median / 1e9."""

@@ -52,8 +52,8 @@ class Profile:
     case_budget_s: float = 0.3  # timed rounds per case aim at this much time in total
     min_rounds: int = 5
     max_rounds: int = 100
-    warmup_s: float = 0.005  # warm-up calls after the first (compile) call, at least 2
-    max_call_s: float = 0.5  # one-hot cases estimated slower than this per call are skipped
+    warmup_s: float = 0.02  # warm-up calls after the first (compile) call, at least 3
+    max_call_s: float = 0.5  # cases slower than this per call (estimated or measured) are skipped
     copy_bytes: int | None = None  # copy-bandwidth buffer; None: 8 x L3 (at least 256 MiB)
     self_check: tuple[int, int] = (65536, 64)  # (vocab, dim) of the NumPy-gather self-check
     self_check_repeats: int = 3
@@ -75,9 +75,10 @@ PROFILES: dict[str, Profile] = {
         max_call_s=0.08, self_check_repeats=3,
         blocks=(
             # 524288 x 64 float32 = 128 MiB: 4x this machine's 32 MiB L3
-            Block(vocabs=(16, 512, 16384, 524288), dims=(64,)),
-            Block(vocabs=(512, 524288), dims=(64,), distributions=("zipf",)),
-            Block(vocabs=(512, 16384), dims=(256,), passes=("forward",)),
+            Block(vocabs=(4, 16, 64, 256, 1024, 16384, 524288), dims=(64,)),
+            Block(vocabs=(256, 524288), dims=(64,), distributions=("zipf",)),
+            Block(vocabs=(256, 16384), dims=(256,), passes=("forward",)),
+            Block(vocabs=(64, 16384), dims=(64,), dtypes=LOW_PRECISION, passes=("forward",)),
         ),
     ),
     "full": Profile(

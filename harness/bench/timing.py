@@ -25,14 +25,14 @@ from typing import Any
 perf_counter = time.perf_counter
 
 
-def timed_first_call(fn: Callable[[], Any], sync: Callable[[Any], None]) -> float:
-    """Seconds for the first call including compilation/tracing and the sync."""
+def timed_call(fn: Callable[[], Any], sync: Callable[[Any], None]) -> float:
+    """Seconds for one call and its sync (the first one includes compilation/tracing)."""
     start = perf_counter()
     sync(fn())
     return perf_counter() - start
 
 
-def warm_up(call: Callable[[], None], min_s: float, min_calls: int = 2, max_calls: int = 10_000) -> float:
+def warm_up(call: Callable[[], None], min_s: float, min_calls: int = 3, max_calls: int = 10_000) -> float:
     """Run ``call`` at least ``min_calls`` times and ``min_s`` seconds; seconds per call."""
     count = 0
     start = perf_counter()

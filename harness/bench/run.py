@@ -1,0 +1,126 @@
+"""``harness.bench run``: one part (one process of frameworks) of a benchmark run.
+
+The thread environment must exist before any framework is imported, so the benchmarks run
+in a child pytest process started with it: OMP/MKL/OPENBLAS/BLIS/TF intra- and inter-op
+threads and XLA's Eigen flags set to the same count, and the CPU affinity narrowed to that
+many cores when fewer than the mask are requested (JAX has no thread knob; affinity is the
+only limit it honours). This parent never imports a framework.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.bench import parts
+from harness.bench.sweep import DEFAULT_ONEHOT_BUDGET, Profile
+from harness.errors import CorruptResults, HarnessError, UnknownAdapter
+from harness.registry import BUILTIN, ENV_VAR, requested_specs
+from harness.results import atomic_write_json, read_json
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = REPO / "tests" / "bench"
+
+
+def thread_env(threads: int, base: dict[str, str]) -> dict[str, str]:
+    env = dict(base)
+    n = str(threads)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
+                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        env[var] = n
+    # XLA reads no documented thread count; these are the flags users set (best effort).
+    xla = [f for f in base.get("XLA_FLAGS", "").split()
+           if not f.startswith(("--xla_cpu_multi_thread_eigen", "intra_op_parallelism_threads"))]
+    xla += [f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}",
+            f"intra_op_parallelism_threads={threads}"]
+    env["XLA_FLAGS"] = " ".join(xla)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # On a GPU, JAX and TensorFlow would each grab most of the device memory at start; the
+    # core part runs them beside torch in one process, so they allocate on demand instead.
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    return env
+
+
+def check_specs(env: dict[str, str]) -> None:
+    """Fail fast, with one line, on an adapter id that matches nothing (no imports)."""
+    for spec in requested_specs(env) or []:
+        if ":" not in spec and not fnmatch.filter(BUILTIN, spec):
+            raise UnknownAdapter(f"unknown adapter {spec!r} in {ENV_VAR}; use a built-in id "
+                                 f"({', '.join(BUILTIN)}), a glob over them, or 'module:factory'")
+
+
+def _cores(threads: int) -> set[int]:
+    mask = sorted(os.sched_getaffinity(0))
+    if threads > len(mask):
+        raise HarnessError(f"--threads {threads}: only {len(mask)} cores are in this process's "
+                           f"affinity mask")
+    return set(mask[:threads])
+
+
+def run_part(*, part: str, out: Path, profile: Profile, threads: int | None, run_id: str,
+             onehot_budget: int = DEFAULT_ONEHOT_BUDGET, pytest_args: list[str] | None = None,
+             stream=sys.stderr) -> int:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts.check_machine(out)
+    target = parts.part_file(out, part)
+    check_specs(dict(os.environ))
+    threads = threads or len(os.sched_getaffinity(0))
+    cores = _cores(threads)
+    scratch = out / "tmp" / f"bench-{part}-{run_id}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    record_path, pb_path = scratch / "record.json", scratch / "pytest-benchmark.json"
+    cmd = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-p", "no:randomly",
+           "-q", "-rfE", "--no-header", "--benchmark-quiet", "--benchmark-disable-gc",
+           f"--benchmark-json={pb_path}", f"--bench-profile={profile.name}", f"--bench-part={part}",
+           f"--bench-run-id={run_id}", f"--bench-record={record_path}", f"--bench-threads={threads}",
+           f"--bench-onehot-budget={onehot_budget}"]
+    if not profile.timed:
+        cmd.append("--benchmark-disable")
+    cmd += pytest_args or []
+    env = thread_env(threads, dict(os.environ))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    full_mask = cores == set(os.sched_getaffinity(0))
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env,
+                              preexec_fn=None if full_mask else (lambda: os.sched_setaffinity(0, cores)))
+        try:
+            record = read_json(record_path)
+        except CorruptResults:
+            message = (f"part {part}: the benchmark process exited with code {proc.returncode} "
+                       f"without writing its record (see its output above)")
+            parts.record_part(out, run_id, part, profile.name, "failed", message)
+            raise HarnessError(message) from None
+        if record.get("fatal"):
+            parts.record_part(out, run_id, part, profile.name, "failed", record["fatal"])
+            raise HarnessError(record["fatal"])
+        doc = read_json(pb_path) if pb_path.exists() else {"benchmarks": []}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        _remove_empty(out / "tmp")
+    doc["embedding_harness"] = record
+    atomic_write_json(target, doc)
+    counts: dict[str, int] = {}
+    for case in record["cases"]:
+        counts[case.get("status", "?")] = counts.get(case.get("status", "?"), 0) + 1
+    status = "errors" if counts.get("error") or proc.returncode not in (0,) else "ok"
+    parts.record_part(out, run_id, part, profile.name, status,
+                      "" if status == "ok" else f"pytest exit code {proc.returncode}")
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    bw = (record.get("copy_bandwidth") or {}).get("gbps")
+    stream.write(f"bench {part} [{profile.name}, threads={threads}"
+                 + (f", copy {bw:.1f} GB/s" if bw else "") + f"]: {summary} -> {target}\n")
+    return 0 if status == "ok" else 1
+
+
+def _remove_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass

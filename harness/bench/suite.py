@@ -1,0 +1,383 @@
+"""The in-process side of a benchmark part: what ``tests/bench`` runs for each case.
+
+One ``BenchSession`` lives in the pytest process of a part. It loads the adapters from the
+registry, applies the thread settings, measures this process's copy bandwidth, runs each
+case (inputs prepared on the device outside the timed region, first call timed apart,
+warm-up, then ``benchmark.pedantic``), and finally writes the part record that
+``harness.bench run`` stores inside ``bench-<part>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gc
+import os
+import sys
+import time
+import timeit
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import machine
+from harness.bench import membw, timing
+from harness.bench.sweep import (
+    DEFAULT_ONEHOT_BUDGET,
+    Case,
+    Inputs,
+    OneHotTimeGuard,
+    Profile,
+    cases_for,
+    dup_rate,
+    index_dtype_for,
+    onehot_memory_reason,
+)
+from harness.errors import HarnessError
+from harness.results import atomic_write_json
+
+RECORD_SCHEMA = "embedding-harness/bench-part/1"
+SETTLE_S = 0.3  # pause between adapters, see BenchSession.switch_adapter
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
+              "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "XLA_FLAGS",
+              "XLA_PYTHON_CLIENT_PREALLOCATE", "TF_FORCE_GPU_ALLOW_GROWTH")
+
+
+class CaseSkipped(Exception):
+    """A case that cannot or should not run here; the message is the reason."""
+
+
+def framework_label(adapter) -> str:
+    """The framework as tables group it: Keras is split by backend (keras-jax, ...)."""
+    backend = getattr(adapter, "backend", None)
+    if adapter.framework == "keras" and isinstance(backend, str):
+        return f"keras-{backend}"
+    return adapter.framework
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def apply_thread_settings(threads: int) -> dict:
+    """Set the per-framework thread knobs that exist and report what each framework uses."""
+    report: dict[str, Any] = {}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # allowed once, before any inter-op work
+            pass
+        report["torch"] = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        cfg = tf.config.threading
+        try:
+            cfg.set_intra_op_parallelism_threads(threads)
+            cfg.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # the runtime already started: the env vars set before import apply
+            pass
+        report["tensorflow"] = {"intra_op": cfg.get_intra_op_parallelism_threads() or
+                                os.environ.get("TF_NUM_INTRAOP_THREADS"),
+                                "inter_op": cfg.get_inter_op_parallelism_threads() or
+                                os.environ.get("TF_NUM_INTEROP_THREADS")}
+    if "jax" in sys.modules:
+        report["jax"] = {"threads": "no thread setting; bounded by the CPU affinity mask",
+                         "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        threadpool_limits(limits=threads)
+        report["blas_openmp"] = [{"api": i.get("internal_api"), "library": Path(i.get("filepath", "")).name,
+                                  "num_threads": i.get("num_threads")} for i in threadpool_info()]
+    except ImportError:
+        report["blas_openmp"] = "threadpoolctl not installed: only the *_NUM_THREADS env vars apply"
+    return report
+
+
+@dataclass
+class Item:
+    """One test item: a case for an adapter, or an adapter that could not be loaded."""
+
+    key: str
+    adapter_id: str
+    case: Case | None = None
+    slot: Any = None
+
+
+@dataclass
+class BenchSession:
+    profile: Profile
+    part: str = "adhoc"
+    run_id: str = ""
+    threads: int | None = None
+    onehot_budget: int = DEFAULT_ONEHOT_BUDGET
+    specs: list[str] | None = None
+    items: dict[str, Item] = field(default_factory=dict)
+    adapters: dict[str, dict] = field(default_factory=dict)
+    results: dict[str, dict] = field(default_factory=dict)
+    self_checks: list[dict] = field(default_factory=list)
+    fatal: str | None = None
+    started: str = ""
+    copy_bw: dict | None = None
+    gemm_flops: float | None = None
+    thread_report: dict | None = None
+    load_average: dict = field(default_factory=dict)
+    timed: bool | None = None  # whether pytest-benchmark timed the cases (not --benchmark-disable)
+    device_info: dict | None = None  # GPU copy bandwidth and L2, when CUDA adapters run
+
+    def __post_init__(self):
+        self.threads = self.threads or len(os.sched_getaffinity(0))
+        self.inputs = Inputs()
+        self.guard = OneHotTimeGuard(None, self.profile.max_call_s)
+        self._prepared: tuple[tuple, Any] | None = None
+        self._last_adapter: str | None = None
+        self._ready = False
+        self.started = now()
+
+    # --- collection ---------------------------------------------------------------------
+    def collect(self) -> list[Item]:
+        """Load the adapters (importing their frameworks) and expand them into items."""
+        from harness import registry
+
+        try:
+            slots = registry.select(self.specs)
+        except HarnessError as exc:
+            self.fatal = str(exc)
+            return []
+        for slot in slots:
+            if slot.adapter is None:
+                self.adapters[slot.id] = {"id": slot.id, "skip_reason": slot.skip_reason}
+                self.items[f"{slot.id}-unavailable"] = Item(f"{slot.id}-unavailable", slot.id, None, slot)
+                continue
+            adapter = slot.adapter
+            for case in cases_for(self.profile, adapter.declared.weight_dtypes):
+                key = f"{adapter.id}-{case.key}"
+                self.items[key] = Item(key, adapter.id, case, slot)
+        return list(self.items.values())
+
+    def start(self) -> None:
+        """Once, before the first case: threads, machine rates, adapter metadata."""
+        if self._ready:
+            return
+        self._ready = True
+        # Framework imports leave millions of objects to the cyclic GC (a full collection
+        # took 0.25 s with TF+JAX+torch); freezing them keeps per-case collections cheap.
+        gc.collect()
+        gc.freeze()
+        self.load_average = {"start": os.getloadavg()}
+        self.thread_report = apply_thread_settings(self.threads)
+        meta = machine.metadata()
+        nbytes = self.profile.copy_bytes or membw.default_copy_bytes(meta.get("l3_cache_bytes"))
+        self.copy_bw = membw.copy_bandwidth(self.threads, nbytes, repeats=10)
+        self.copy_bw["single_thread_gbps"] = (membw.copy_bandwidth(1, nbytes)["gbps"]
+                                              if self.threads > 1 else self.copy_bw["gbps"])
+        self.gemm_flops = membw.gemm_flops_per_s()
+        self.guard.gemm = self.gemm_flops
+        if any(i.slot is not None and i.slot.adapter is not None and i.slot.adapter.device == "cuda"
+               for i in self.items.values()):
+            self.device_info = membw.cuda_device_info()
+        for item in self.items.values():
+            adapter = item.slot.adapter if item.slot is not None else None
+            if adapter is not None and adapter.id not in self.adapters:
+                self.adapters[adapter.id] = self.describe(adapter)
+
+    @staticmethod
+    def describe(adapter) -> dict:
+        try:
+            info = adapter.describe()
+        except Exception as exc:  # a broken describe must not hide the timings
+            info = {"id": adapter.id, "describe_error": f"{type(exc).__name__}: {exc}"}
+        info.update({"framework_label": framework_label(adapter), "framework": adapter.framework,
+                     "variant": adapter.variant, "device": adapter.device,
+                     "gather_twin": adapter.gather_twin, "gradient": adapter.declared.gradient,
+                     "skip_reason": None})
+        return info
+
+    # --- one case -------------------------------------------------------------------------
+    def _weights(self, adapter, case: Case):
+        """Prepared table, reused while consecutive cases share adapter and table shape."""
+        key = (adapter.id, case.vocab, case.dim, case.dtype)
+        if self._prepared is None or self._prepared[0] != key:
+            self._prepared = None
+            gc.collect()
+            w = adapter.prepare_weights(self.inputs.weights(case.vocab, case.dim, case.dtype))
+            adapter.synchronize(w)
+            self._prepared = (key, w)
+        return self._prepared[1]
+
+    def release(self) -> None:
+        self._prepared = None
+        gc.collect()
+
+    def switch_adapter(self, adapter_id: str) -> None:
+        """Drop the previous adapter's table, then pause: thread pools of the framework that
+        just ran (OpenBLAS, OpenMP, Eigen) keep spinning for a while, and on a machine with
+        as many threads as cores they delay the next framework's first cases (measured:
+        8 ms per call instead of 40 us for torch right after NumPy's BLAS)."""
+        self.release()
+        time.sleep(SETTLE_S)
+        self._last_adapter = adapter_id
+
+    def run_item(self, benchmark, key: str) -> dict:
+        item = self.items[key]
+        if item.case is None:
+            raise CaseSkipped(item.slot.skip_reason or "adapter unavailable")
+        self.start()
+        adapter, case = item.slot.adapter, item.case
+        result = self.results.setdefault(key, {"adapter": adapter.id, **case.as_dict()})
+        ids_np = self.inputs.ids(case.vocab, case.n_ids, case.distribution)
+        result["unique"] = int(np.unique(ids_np).size)
+        result["dup_rate"] = dup_rate(ids_np)
+        index_dtype = index_dtype_for(adapter.declared.index_dtypes)
+        if index_dtype is None:
+            raise CaseSkipped(f"declares neither int32 nor int64 ids ({adapter.declared.index_dtypes})")
+        result["index_dtype"] = index_dtype
+        if adapter.variant == "onehot":
+            reason = (onehot_memory_reason(case, self.onehot_budget)
+                      or self.guard.reason(adapter.id, case))
+            if reason:
+                raise CaseSkipped(reason)
+        if self._last_adapter != adapter.id:
+            self.switch_adapter(adapter.id)
+        measured = self.measure(benchmark, adapter, case, ids_np.astype(index_dtype))
+        result.update(measured)
+        if adapter.variant == "onehot" and measured.get("median_s"):
+            self.guard.record(adapter.id, case, measured["median_s"])
+        benchmark.extra_info.update(result)
+        return result
+
+    def measure(self, benchmark, adapter, case: Case, ids_np: np.ndarray) -> dict:
+        sync = adapter.synchronize
+        w = self._weights(adapter, case)
+        ids = adapter.prepare_ids(ids_np)
+        sync(ids)
+        if case.pass_ == "forward":
+            fn = adapter.compile(lambda w, ids: adapter.forward(w, ids))
+            args = (w, ids)
+        else:
+            up = adapter.prepare_upstream(self.inputs.upstream(case.n_ids, case.dim, case.dtype))
+            sync(up)
+            fn = adapter.compile(lambda w, ids, up: adapter.gradient(w, ids, up))
+            args = (w, ids, up)
+
+        def call():
+            return fn(*args)
+
+        self.timed = bool(benchmark.enabled)
+        out: dict[str, Any] = {"device": adapter.device}
+        out["compile_s"] = timing.timed_call(call, sync)
+        second = timing.timed_call(call, sync)
+        if adapter.variant == "onehot":
+            self.guard.record(adapter.id, case, second)
+        if second > self.profile.max_call_s:
+            raise CaseSkipped(f"one call took {second:.2g} s > {self.profile.max_call_s:g} s per-call "
+                              f"limit of profile {self.profile.name}")
+        synced = timing.synced_call(call, sync)
+        t_call = timing.warm_up(synced, self.profile.warmup_s)
+        benchmark.group = f"{case.pass_}-{case.dtype}-D{case.dim}-{case.distribution}"
+        if not benchmark.enabled:
+            benchmark.pedantic(synced)  # smoke: the function runs once, untimed by pytest-benchmark
+            out.update(median_s=t_call, iqr_s=None, rounds=1, iterations=1, wall_median_s=t_call,
+                       timer="smoke: mean of the warm-up calls, not a measurement")
+        elif adapter.device == "cpu":
+            iterations, rounds = self._plan(t_call)
+            benchmark.pedantic(synced, rounds=rounds, iterations=iterations)
+            st = benchmark.stats.stats
+            out.update(median_s=st.median, iqr_s=st.iqr, rounds=st.rounds, iterations=iterations,
+                       wall_median_s=st.median, timer="perf_counter, framework sync after every call")
+        else:
+            out.update(self._measure_gpu(benchmark, adapter, call, sync, t_call))
+        with timing.memory_probe(adapter) as probe:
+            synced()
+        out["peak_mem_bytes"] = probe.extra_bytes
+        return out
+
+    def _plan(self, t_call: float) -> tuple[int, int]:
+        p = self.profile
+        return timing.plan_rounds(t_call, p.min_round_s, p.case_budget_s, p.min_rounds, p.max_rounds)
+
+    def _measure_gpu(self, benchmark, adapter, call, sync, t_call: float) -> dict:
+        """Wall time per call (K calls, one sync per round) from pytest-benchmark, device time
+        from events around the same K calls."""
+        iterations, rounds = self._plan(t_call)
+        benchmark.pedantic(timing.synced_every(call, sync, iterations), rounds=rounds,
+                           iterations=iterations, warmup_rounds=1)
+        st = benchmark.stats.stats
+        out = {"wall_median_s": st.median, "rounds": st.rounds, "iterations": iterations}
+        make_event = timing.event_factory(adapter)
+        if make_event is None:
+            out.update(median_s=st.median, iqr_s=st.iqr,
+                       timer="wall: no device event timer for this framework (median_s = wall)")
+            return out
+        samples = timing.event_times(call, sync, make_event, rounds, iterations)
+        median, iqr = timing.quartiles(samples)
+        out.update(median_s=median, iqr_s=iqr, timer="device events around K calls; wall = K calls + 1 sync")
+        return out
+
+    # --- self-check -------------------------------------------------------------------------
+    def self_check(self, benchmark, repeat: int) -> dict:
+        """The harness's NumPy-gather median against a bare timeit loop of the same call."""
+        from backends.numpy_backend import NumpyGather
+
+        self.start()
+        if self._last_adapter != "self-check":
+            self.switch_adapter("self-check")
+        vocab, dim = self.profile.self_check
+        case = Case("forward", "float32", vocab, dim, self.profile.n_ids, "uniform")
+        adapter = NumpyGather()
+        ids = self.inputs.ids(vocab, case.n_ids, "uniform").astype(np.int32)
+        measured = self.measure(benchmark, adapter, case, ids)
+        self.release()
+        entry = {"repeat": repeat, "adapter": adapter.id, **case.as_dict(), "index_dtype": "int32",
+                 "harness_median_s": measured["median_s"], "harness_iqr_s": measured["iqr_s"],
+                 "rounds": measured["rounds"], "iterations": measured["iterations"]}
+        if repeat == 0 and benchmark.enabled:
+            w = self.inputs.weights(vocab, dim, "float32")
+            timer = timeit.Timer("w[ids]", globals={"w": w, "ids": ids})
+            number, _ = timer.autorange()
+            per_call = [t / number for t in timer.repeat(repeat=7, number=number)]
+            entry.update(timeit_median_s=float(np.median(per_call)), timeit_min_s=min(per_call),
+                         timeit_number=number, timeit_repeat=7)
+        benchmark.extra_info.update(entry)
+        self.self_checks.append(entry)
+        return entry
+
+    # --- the part record ----------------------------------------------------------------------
+    def record_outcome(self, key: str, status: str, reason: str | None) -> None:
+        item = self.items.get(key)
+        if item is None:
+            return
+        result = self.results.setdefault(key, {"adapter": item.adapter_id,
+                                               **(item.case.as_dict() if item.case else {})})
+        result["status"] = status
+        result["reason"] = reason
+
+    def record(self, exitstatus: int | None = None) -> dict:
+        for key in self.items:  # items that never reported (interrupted run)
+            if key not in self.results or "status" not in self.results[key]:
+                self.record_outcome(key, "error", "did not run (interrupted)")
+        meta = machine.metadata()
+        return {
+            "schema": RECORD_SCHEMA, "run_id": self.run_id, "part": self.part,
+            "profile": self.profile.name, "timed": self.profile.timed if self.timed is None else self.timed,
+            "started": self.started,
+            "finished": now(), "pytest_exit": exitstatus, "fatal": self.fatal,
+            "machine": meta,
+            "threads": {"requested": self.threads, "affinity": len(os.sched_getaffinity(0)),
+                        "env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
+                        "frameworks": self.thread_report},
+            "copy_bandwidth": self.copy_bw, "gemm_flops_per_s": self.gemm_flops,
+            "load_average": {**self.load_average, "end": os.getloadavg()},
+            "device_copy_bandwidth": self.device_info,
+            "onehot_mem_budget": self.onehot_budget,
+            "adapters": self.adapters,
+            "cases": [self.results[k] for k in self.items if k in self.results],
+            "self_check": self.self_checks,
+        }
+
+    def write(self, path: Path, exitstatus: int | None = None) -> None:
+        atomic_write_json(Path(path), self.record(exitstatus))

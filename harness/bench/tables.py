@@ -1,0 +1,358 @@
+"""bench.csv and BENCH.md from the rows, the crossover summary and the run metadata."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections import defaultdict
+
+from harness.bench.metrics import BYTES_FORMULA_MD
+from harness.bench.rows import COLUMNS
+
+GPU_NOT_MEASURED = ("GPU figures are not yet measured: no CUDA device was visible to this run "
+                    "(re-run `nox -s bench` on a machine with a GPU).")
+
+
+# --- csv ---------------------------------------------------------------------------------
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "" if math.isnan(value) else format(value, ".6g")
+    return str(value)
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_csv_value(row.get(c)) for c in COLUMNS])
+    return buf.getvalue()
+
+
+def read_csv(text: str) -> list[dict]:
+    """bench.csv back into rows, numbers as numbers and empty cells as None."""
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise ValueError(f"bench.csv columns are {reader.fieldnames}, expected {list(COLUMNS)}")
+    ints = {"vocab", "dim", "n_ids", "rounds", "peak_mem_bytes", "table_bytes"}
+    floats = {"dup_rate", "median_s", "iqr_s", "lookups_per_s", "gbps", "pct_copy_bw", "gflops",
+              "compile_s", "wall_median_s"}
+    rows = []
+    for raw in reader:
+        row = {}
+        for key, value in raw.items():
+            if value == "":
+                row[key] = None
+            elif key in ints:
+                row[key] = int(float(value))
+            elif key in floats:
+                row[key] = float(value)
+            else:
+                row[key] = value
+        rows.append(row)
+    return rows
+
+
+# --- formatting ------------------------------------------------------------------------------
+def fmt_time(seconds) -> str:
+    if seconds is None:
+        return ""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_num(value, digits: int = 3) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def fmt_bytes(value) -> str:
+    if value is None:
+        return ""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value} B"
+
+
+def md_table(header: list[str], body: list[list]) -> str:
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+# --- BENCH.md sections ---------------------------------------------------------------------------
+def _machine_section(meta: dict) -> str:
+    m = meta["machine"]
+    gpus = m.get("gpus") or []
+    gpu = "; ".join(f"{g.get('name')} ({g.get('memory')}, driver {g.get('driver')})" for g in gpus) or "none visible"
+    git = m.get("git") or {}
+    commit = (git.get("commit") or "unknown") + (" (uncommitted changes)" if git.get("dirty") else "")
+    body = [
+        ["Machine id", m.get("machine_id")],
+        ["CPU", f"{m.get('cpu_model')}: {m.get('cpu_count')} logical cores, "
+                f"{m.get('cpu_affinity')} in the affinity mask"],
+        ["Memory", fmt_bytes(m.get("memory_bytes"))],
+        ["Caches", f"L2 {fmt_bytes(m.get('l2_cache_bytes'))} (per core), L3 {fmt_bytes(m.get('l3_cache_bytes'))}"],
+        ["GPU", gpu],
+        ["OS / Python", f"{m.get('os')} / {m.get('python')}"],
+        ["Git commit", commit],
+        ["Profile / run", f"{meta['profile']} / {meta['run_id']}"],
+    ]
+    return "## Machine\n\n" + md_table(["", ""], body)
+
+
+def _threads_text(frameworks) -> str:
+    if not isinstance(frameworks, dict):
+        return ""
+    parts = []
+    for name, info in frameworks.items():
+        if isinstance(info, dict):
+            parts.append(f"{name}: " + ", ".join(f"{k}={v}" for k, v in info.items() if k != "xla_flags"))
+        elif isinstance(info, list):
+            parts.append(f"{name}: " + ", ".join(f"{i.get('library')}={i.get('num_threads')}" for i in info))
+        else:
+            parts.append(f"{name}: {info}")
+    return "; ".join(parts)
+
+
+def _parts_section(meta: dict) -> str:
+    body = []
+    for part, p in meta["parts"].items():
+        bw = p.get("copy_bandwidth") or {}
+        threads = p.get("threads") or {}
+        gpu = p.get("device_copy_bandwidth") or {}
+        body.append([part, threads.get("requested"), threads.get("affinity"), fmt_num(bw.get("gbps")),
+                     fmt_num(bw.get("single_thread_gbps")), fmt_bytes(bw.get("buffer_bytes")),
+                     fmt_num(gpu.get("gbps")) or gpu.get("error", ""),
+                     fmt_num((p.get("gemm_flops_per_s") or 0) / 1e9 or None), _load_text(p.get("load_average")),
+                     _threads_text(threads.get("frameworks"))])
+    env = next((p.get("threads", {}).get("env") for p in meta["parts"].values()), {}) or {}
+    text = ("## Threads and copy bandwidth\n\nEach part is a separate process started with the same "
+            "thread environment before any framework import: "
+            + ", ".join(f"`{k}={v}`" for k, v in env.items())
+            + ". Copy bandwidth is measured in that process (NumPy copy of a buffer beyond the L3, "
+              "split over the same thread count, 2 x size bytes, best of 10).\n\n")
+    text += ("Load average (1 min) at the start and end of each part shows whether other work shared "
+             "the cores.\n\n")
+    return text + md_table(["part", "threads", "affinity", "copy GB/s", "copy GB/s (1 thread)", "buffer",
+                            "GPU copy GB/s", "GEMM GFLOP/s", "load avg", "framework threads"], body)
+
+
+def _load_text(load) -> str:
+    if not isinstance(load, dict) or "start" not in load:
+        return ""
+    return f"{load['start'][0]:.2f} → {load.get('end', [float('nan')])[0]:.2f}"
+
+
+def _adapters_section(meta: dict) -> str:
+    body = []
+    for adapter_id, a in sorted(meta["adapters"].items()):
+        if a.get("skip_reason") and "variant" not in a:
+            body.append([adapter_id, a.get("part", ""), "", "", f"unavailable: {a['skip_reason']}"])
+            continue
+        versions = ", ".join(f"{k} {v}" for k, v in (a.get("versions") or {}).items())
+        runtime = ", ".join(f"{k}={v}" for k, v in (a.get("runtime") or {}).items())
+        precision = (a.get("declared") or {}).get("matmul_precision", "")
+        body.append([adapter_id, a.get("part", ""), versions, a.get("gradient", ""),
+                     f"declared matmul {precision}; {runtime}" if runtime else f"declared matmul {precision}"])
+    return ("## Frameworks, versions and precision\n\n"
+            + md_table(["adapter", "part", "versions", "gradient", "precision and runtime settings"], body))
+
+
+METHOD = """\
+## Method
+
+- **Inputs**: the same NumPy-generated ids, table and upstream gradient (fixed seeds) for every
+  framework, converted to each framework's device values *before* timing. Ids are int32
+  wherever the adapter accepts them (int64 otherwise: column `index_dtype`). `uniform` ids are
+  uniform over [0, V); `zipf` ids follow a finite Zipf law (alpha 1.1 over the V ranks, exact
+  inverse-CDF sampling, ranks scattered by a fixed permutation); `dup_rate` = 1 - unique/N.
+- **Timing**: the first call (including jit compilation or tracing: `jax.jit`, `tf.function`)
+  is timed on its own (`compile_s`), then warm-up calls, then `benchmark.pedantic` with enough
+  iterations per round that a round lasts at least {min_round} and as many rounds as the
+  profile's per-case budget allows ({min_rounds}..{max_rounds}). Each CPU call ends with the
+  framework's own synchronisation (`block_until_ready` for JAX), inside the timed region.
+  `median_s` and `iqr_s` are per call. Compiled frameworks are timed compiled. GPU rows:
+  `median_s` is device time from CUDA events around K calls, `wall_median_s` the wall time
+  of K calls plus one synchronisation, divided by K. `forward_backward` times the adapter's
+  `gradient`, which returns dW only: a compiled framework (tf.function, jax.jit) may drop the
+  forward output nobody uses, as it would in a model whose loss ignored the embedding.
+- **Bandwidth**: useful bytes (below), not measured DRAM traffic, so tables that fit in cache
+  can exceed the copy bandwidth, and a sparse gradient (torch `sparse=True`, TensorFlow
+  IndexedSlices) may alias dY instead of copying it. `pct_copy_bw` relates GB/s to the copy
+  bandwidth measured in the same process (above): the host's for CPU rows; for GPU rows the
+  device's (torch `copy_` of a 1 GiB buffer timed by CUDA events, 2 x size bytes).
+- **peak_mem_bytes**: CPU: extra resident memory during one call, the RSS high-water mark
+  (reset via /proc/self/clear_refs) minus the RSS before the call, after returning freed heap
+  memory to the OS; GPU: peak allocated device memory minus allocated before the call (torch
+  and TensorFlow allocators; empty where the framework has no resettable peak, e.g. JAX).
+- **fits_in_cache**: table bytes (V x D x s) against this machine's L2 (per core) and L3;
+  GPU rows against the GPU's L2. GPU timings are warm-cache (no L2 flush between calls).
+- **Skips**: a one-hot case is skipped when the N x V one-hot matrix and its dtype copies
+  would exceed the memory budget ({budget}), or when its estimated time per call (FLOPs at the
+  measured GEMM rate, or extrapolated from the previous vocabulary) exceeds {max_call} s; any
+  case whose second (post-compile) call takes longer than that is skipped too. The reason is
+  in the row's `skip_reason`.
+
+### Bytes formula
+
+{bytes}"""
+
+
+def _pivot(rows: list[dict], device: str, pass_: str, dim, dtype: str = "float32",
+           distribution: str = "uniform") -> str | None:
+    chosen = [r for r in rows if r["device"] == device and r["pass"] == pass_ and r["dim"] == dim
+              and r["dtype"] == dtype and r["distribution"] == distribution]
+    adapters = sorted({r["adapter"] for r in chosen})
+    vocabs = sorted({r["vocab"] for r in chosen})
+    if not adapters or not vocabs:
+        return None
+    cells = {(r["adapter"], r["vocab"]): (fmt_time(r["median_s"]) if r["status"] == "ok"
+                                          else r["status"]) for r in chosen}
+    body = [[v] + [cells.get((a, v), "") for a in adapters] for v in vocabs]
+    return (f"**{pass_}, {dtype}, D={dim}, {distribution} ids, N={chosen[0]['n_ids']}: median time per call**\n\n"
+            + md_table(["V"] + adapters, body))
+
+
+def _full_table(rows: list[dict]) -> str:
+    header = ["adapter", "dtype", "ids", "pass", "V", "D", "dist", "dup", "median", "IQR", "rounds",
+              "Mlookups/s", "GB/s", "% copy", "GFLOP/s", "peak mem", "table", "cache", "first call",
+              "wall", "status"]
+    body = []
+    for r in rows:
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['skip_reason'] or ''}"
+        body.append([r["adapter"], r["dtype"], r["index_dtype"] or "", r["pass"], r["vocab"], r["dim"],
+                     r["distribution"], fmt_num(r["dup_rate"], 2), fmt_time(r["median_s"]),
+                     fmt_time(r["iqr_s"]), r["rounds"] if r["rounds"] is not None else "",
+                     fmt_num(r["lookups_per_s"] / 1e6 if r["lookups_per_s"] else None),
+                     fmt_num(r["gbps"]), fmt_num(r["pct_copy_bw"]), fmt_num(r["gflops"]),
+                     fmt_bytes(r["peak_mem_bytes"]), fmt_bytes(r["table_bytes"]), r["fits_in_cache"] or "",
+                     fmt_time(r["compile_s"]), fmt_time(r["wall_median_s"]), status])
+    return md_table(header, body)
+
+
+def device_section(rows: list[dict], device: str, title: str) -> str:
+    chosen = [r for r in rows if r["device"] == device]
+    if not any(r["status"] == "ok" for r in chosen):
+        text = f"## {title}\n\n" + (GPU_NOT_MEASURED if device == "cuda" else "No measured rows.")
+        reasons = sorted({(r["adapter"], r["skip_reason"] or r["status"]) for r in chosen})
+        if reasons:
+            text += "\n\n" + "\n".join(f"- {a}: {why}" for a, why in reasons)
+        return text
+    out = [f"## {title}"]
+    dims = sorted({r["dim"] for r in chosen if r["dim"] is not None})
+    for pass_ in ("forward", "forward_backward"):
+        for dim in dims:
+            pivot = _pivot(chosen, device, pass_, dim)
+            if pivot:
+                out.append(pivot)
+    out.append(f"<details><summary>All {len(chosen)} {device} rows</summary>\n\n"
+               + _full_table(chosen) + "\n\n</details>")
+    return "\n\n".join(out)
+
+
+def crossover_section(entries: list[dict]) -> str:
+    body = [[e["framework"], e["device"], e["dtype"], e["pass"], e["dim"], e["distribution"],
+             e["verdict"], fmt_num(e.get("ratio_at_smallest"))] for e in entries]
+    text = ("## Crossover: one-hot vs gather\n\nLargest vocabulary at which the one-hot variant's median "
+            "is at most its gather twin's (same framework and device). `gather/one-hot at smallest V` "
+            "> 1 means one-hot is faster there.\n\n")
+    if not body:
+        return text + "No one-hot/gather pair was measured in this run.\n\n![crossover](plots/crossover.png)"
+    return text + md_table(["framework", "device", "dtype", "pass", "D", "ids", "crossover V",
+                            "gather/one-hot at smallest V"], body) + "\n\n![crossover](plots/crossover.png)"
+
+
+def self_check_summary(meta: dict) -> list[dict]:
+    """Per part: harness median vs timeit (ratio) and the spread of repeated medians."""
+    out = []
+    for part, p in meta["parts"].items():
+        checks = p.get("self_check") or []
+        medians = [c["harness_median_s"] for c in checks if c.get("harness_median_s")]
+        first = next((c for c in checks if "timeit_median_s" in c), None)
+        if not checks:
+            continue
+        entry = {"part": part, "case": f"{checks[0]['adapter']} V={checks[0]['vocab']} D={checks[0]['dim']} "
+                                        f"N={checks[0]['n_ids']} int32", "repeats": len(medians),
+                 "timed": bool(p.get("timed"))}
+        if first:
+            entry.update(harness_median_s=first["harness_median_s"], timeit_median_s=first["timeit_median_s"],
+                         timeit_min_s=first["timeit_min_s"],
+                         ratio=first["harness_median_s"] / first["timeit_median_s"])
+        if medians:
+            mean = statistics.fmean(medians)
+            entry.update(min_median_s=min(medians), max_median_s=max(medians),
+                         cv=(statistics.stdev(medians) / mean) if len(medians) > 1 and mean else None)
+        out.append(entry)
+    return out
+
+
+def self_check_section(summary: list[dict]) -> str:
+    text = ("## Self-check of the method\n\nA NumPy gather timed by the harness (same code path as every row) "
+            "against a bare `timeit` loop of `w[ids]` in the same process; then the same case repeated "
+            "to show run-to-run spread.\n\n")
+    body = []
+    for s in summary:
+        if not s["timed"]:
+            body.append([s["part"], s["case"], "not measured (smoke profile)", "", "", "", ""])
+            continue
+        body.append([s["part"], s["case"], fmt_time(s.get("harness_median_s")), fmt_time(s.get("timeit_median_s")),
+                     fmt_num(s.get("ratio")),
+                     f"{fmt_time(s.get('min_median_s'))} .. {fmt_time(s.get('max_median_s'))} ({s['repeats']} repeats)",
+                     fmt_num(s.get("cv"), 2)])
+    return text + md_table(["part", "case", "harness median", "timeit median", "ratio",
+                            "medians min .. max", "CV"], body)
+
+
+def notes_section(rows: list[dict], meta: dict) -> str:
+    notes = []
+    errors = [r for r in rows if r["status"] == "error"]
+    if errors:
+        notes.append(f"- **{len(errors)} errors**: " + "; ".join(
+            f"{r['adapter']} {r['pass']} V={r['vocab']}: {r['skip_reason']}" for r in errors[:20]))
+    reasons: dict[str, set] = defaultdict(set)
+    for a_id, a in meta["adapters"].items():
+        if a.get("skip_reason") and "variant" not in a:
+            reasons[a["skip_reason"]].add(a_id)
+    for reason, ids in reasons.items():
+        notes.append(f"- Unavailable: {', '.join(sorted(ids))}: {reason}")
+    for part, entry in meta.get("failed_parts", {}).items():
+        notes.append(f"- Part **{part}** failed: {entry}")
+    if meta.get("ignored_files"):
+        notes.append("- Not from this run, ignored: " + ", ".join(meta["ignored_files"]))
+    untimed = [part for part, p in meta["parts"].items() if not p.get("timed")]
+    if untimed:
+        notes.append(f"- Untimed ({', '.join(untimed)}): every benchmark ran once without "
+                     "pytest-benchmark timing (smoke); the times are single calls, not measurements.")
+    return "## Notes\n\n" + ("\n".join(notes) if notes else "None.")
+
+
+def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
+    profile = meta.get("profile_settings") or {}
+    method = METHOD.format(
+        min_round=fmt_time(profile.get("min_round_s")), min_rounds=profile.get("min_rounds"),
+        max_rounds=profile.get("max_rounds"), bytes=BYTES_FORMULA_MD,
+        budget=fmt_bytes(meta.get("onehot_mem_budget")), max_call=profile.get("max_call_s"))
+    sections = [
+        f"# Embedding benchmarks: {meta['machine']['machine_id']}\n\n"
+        f"Generated by `python -m harness.bench finalize` on {meta['finalized']} from run "
+        f"`{meta['run_id']}` (profile **{meta['profile']}**). Raw data: `bench.csv`, `bench-<part>.json` "
+        f"(pytest-benchmark JSON with the harness record), `bench_meta.json`.",
+        _machine_section(meta), _parts_section(meta), _adapters_section(meta), method,
+        device_section(rows, "cpu", "CPU results"), device_section(rows, "cuda", "GPU results"),
+        crossover_section(entries), self_check_section(meta["self_check"]), notes_section(rows, meta),
+    ]
+    return "\n\n".join(sections) + "\n"

@@ -1,0 +1,150 @@
+"""Profiles, case generation, one-hot limits and the shared inputs of harness.bench.sweep."""
+
+import numpy as np
+import pytest
+
+from harness.bench import sweep
+from harness.bench.sweep import Case, get_profile
+
+L3 = 32 << 20  # this project's reference machine; the profiles are sized against it
+
+
+def _float32_tables(profile):
+    return [c for c in sweep.cases_for(profile, ("float32",))]
+
+
+def test_full_profile_spans_tiny_to_well_beyond_the_llc():
+    cases = _float32_tables(get_profile("full"))
+    assert min(c.vocab for c in cases) <= 16
+    assert max(c.table_bytes for c in cases) >= 4 * L3
+    assert len({c.dim for c in cases}) >= 2
+    for dim in {c.dim for c in cases}:  # beyond the L3 at every width, not only the narrow one
+        assert max(c.table_bytes for c in cases if c.dim == dim) >= 4 * L3
+    assert {c.pass_ for c in cases} == set(sweep.PASSES)
+    assert {c.distribution for c in cases} == set(sweep.DISTRIBUTIONS)
+    assert all(16384 <= c.n_ids <= 65536 for c in cases)
+
+
+def test_quick_profile_still_reaches_beyond_the_llc_and_smoke_is_tiny():
+    quick = _float32_tables(get_profile("quick"))
+    assert max(c.table_bytes for c in quick) >= 4 * L3
+    smoke = get_profile("smoke")
+    assert not smoke.timed
+    cases = sweep.cases_for(smoke, sweep.LOW_PRECISION + ("float32",))
+    assert cases and all(c.table_bytes <= 64 * 1024 and c.n_ids <= 1024 for c in cases)
+
+
+def test_profiles_respect_their_table_cap():
+    for profile in sweep.PROFILES.values():
+        assert all(c.table_bytes <= profile.max_table_bytes
+                   for c in sweep.cases_for(profile, ("float32", "bfloat16", "float16")))
+
+
+def test_low_precision_only_where_declared():
+    full = get_profile("full")
+    f32 = {c.dtype for c in sweep.cases_for(full, ("float32",))}
+    assert f32 == {"float32"}
+    with_bf16 = {c.dtype for c in sweep.cases_for(full, ("float32", "bfloat16"))}
+    assert with_bf16 == {"float32", "bfloat16"}
+
+
+def test_cases_keep_each_series_in_growing_vocabulary_and_tables_adjacent():
+    cases = sweep.cases_for(get_profile("full"), ("float32",))
+    series = {}
+    for c in cases:
+        series.setdefault((c.pass_, c.dtype, c.dim, c.distribution), []).append(c.vocab)
+    assert all(v == sorted(v) for v in series.values())
+    tables = [(c.vocab, c.dim, c.dtype) for c in cases]
+    seen, previous = set(), None
+    for t in tables:  # a table shape never comes back once another one started
+        assert t == previous or t not in seen
+        seen.add(t)
+        previous = t
+
+
+def test_unknown_profile_is_a_clear_error():
+    with pytest.raises(ValueError, match="smoke, quick, full"):
+        get_profile("huge")
+
+
+def test_case_round_trip():
+    case = Case("forward_backward", "bfloat16", 1024, 64, 16384, "zipf")
+    assert Case.from_dict(case.as_dict()) == case
+    assert case.as_dict()["pass"] == "forward_backward"
+    assert case.table_bytes == 1024 * 64 * 2
+
+
+def test_index_dtype_choice():
+    assert sweep.index_dtype_for(("int8", "int32", "int64")) == "int32"
+    assert sweep.index_dtype_for(("int64",)) == "int64"  # torch-onehot: F.one_hot takes int64 only
+    assert sweep.index_dtype_for(("int16",)) is None
+
+
+def test_onehot_memory_budget():
+    small = Case("forward", "float32", 512, 64, 16384, "uniform")
+    big = Case("forward", "float32", 16384, 64, 16384, "uniform")
+    assert sweep.onehot_bytes(small) == 16384 * 512 * (8 + 4)
+    assert sweep.onehot_bytes(Case("forward_backward", "float32", 512, 64, 16384, "uniform")) == 16384 * 512 * 16
+    assert sweep.onehot_memory_reason(small, 2 << 30) is None
+    reason = sweep.onehot_memory_reason(big, 2 << 30)
+    assert reason and "16384x16384" in reason and "budget 2.0 GiB" in reason
+
+
+def test_onehot_time_guard_uses_gemm_bound_and_extrapolation():
+    guard = sweep.OneHotTimeGuard(gemm_flops_per_s=1e11, max_call_s=0.5)
+    case = Case("forward", "float32", 1024, 64, 16384, "uniform")
+    seconds, how = guard.estimate("x", case)
+    assert seconds == pytest.approx(2 * 16384 * 1024 * 64 / 1e11) and "GEMM" in how
+    assert guard.reason("x", case) is None
+    guard.record("x", Case("forward", "float32", 256, 64, 16384, "uniform"), 0.2)
+    seconds, how = guard.estimate("x", case)
+    assert seconds == pytest.approx(0.8) and "V=256" in how
+    assert "0.8 s" in guard.reason("x", case)
+    # other adapters and other series are not affected
+    assert guard.reason("y", case) is None
+    assert guard.reason("x", Case("forward", "float32", 1024, 64, 16384, "zipf")) is None
+
+
+def test_zipf_ids_stay_in_range_and_repeat_more_than_uniform():
+    rng = np.random.default_rng(0)
+    vocab, n = 100_000, 16384
+    z = sweep.zipf_ids(vocab, n, rng)
+    u = sweep.uniform_ids(vocab, n, rng)
+    assert z.min() >= 0 and z.max() < vocab and z.dtype == np.int64
+    assert sweep.dup_rate(z) > sweep.dup_rate(u) + 0.3
+    # no pile-up at the last id (what clipping a Zipf draw would do)
+    assert np.mean(z == vocab - 1) < 0.01
+
+
+def test_dup_rate():
+    assert sweep.dup_rate(np.array([1, 1, 2, 3])) == pytest.approx(0.25)
+    assert sweep.dup_rate(np.arange(10)) == 0.0
+
+
+def test_inputs_are_the_same_in_every_process():
+    a, b = sweep.Inputs(), sweep.Inputs()
+    np.testing.assert_array_equal(a.ids(1000, 64, "zipf"), b.ids(1000, 64, "zipf"))
+    np.testing.assert_array_equal(a.weights(10, 4, "float32"), b.weights(10, 4, "float32"))
+    # low-precision tables are the float32 values rounded, so every dtype sees the same data
+    np.testing.assert_allclose(a.weights(10, 4, "bfloat16").astype(np.float32),
+                               a.weights(10, 4, "float32"), rtol=1e-2)
+    assert a.ids(1000, 64, "uniform") is a.ids(1000, 64, "uniform")  # cached
+
+
+def test_inputs_cache_is_bounded():
+    inputs = sweep.Inputs(capacity_bytes=1000)
+    inputs.weights(10, 10, "float32")  # 400 bytes
+    inputs.weights(20, 10, "float32")  # 800 bytes: evicts the first
+    assert len(inputs._cache) == 1
+
+
+@pytest.mark.parametrize("text,expected", [("2GiB", 2 << 30), ("512MiB", 512 << 20), ("1.5g", int(1.5 * (1 << 30))),
+                                           ("1000", 1000), ("3 GB", 3 * 10**9)])
+def test_parse_bytes(text, expected):
+    assert sweep.parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "GiB", "2 parsecs", "-1GiB", "0"])
+def test_parse_bytes_rejects(text):
+    with pytest.raises(ValueError):
+        sweep.parse_bytes(text)

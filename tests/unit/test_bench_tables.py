@@ -1,0 +1,131 @@
+"""bench.csv (exact columns, empty numbers when skipped), rows from part records, BENCH.md."""
+
+import csv
+import io
+
+import pytest
+
+from harness.bench import rows as rows_mod
+from harness.bench import tables
+
+EXPECTED_COLUMNS = (
+    "adapter, framework, variant, device, dtype, index_dtype, pass, vocab, dim, n_ids, distribution, "
+    "dup_rate, median_s, iqr_s, rounds, lookups_per_s, gbps, pct_copy_bw, gflops, peak_mem_bytes, "
+    "table_bytes, fits_in_cache, compile_s, wall_median_s, status, skip_reason, part"
+).split(", ")
+
+
+def _record(cases, adapters=None, part="core", profile="quick"):
+    return {
+        "part": part, "profile": profile, "run_id": "r1", "timed": True,
+        "machine": {"machine_id": "m", "l2_cache_bytes": 1 << 20, "l3_cache_bytes": 32 << 20},
+        "copy_bandwidth": {"gbps": 20.0},
+        "adapters": adapters or {
+            "a-gather": {"framework_label": "a", "framework": "a", "variant": "gather", "device": "cpu",
+                         "gradient": "dense", "gather_twin": "a-gather"},
+            "a-onehot": {"framework_label": "a", "framework": "a", "variant": "onehot", "device": "cpu",
+                         "gradient": "dense", "gather_twin": "a-gather"},
+        },
+        "cases": cases,
+    }
+
+
+def _case(adapter, vocab, status="ok", median=1e-3, reason=None, pass_="forward"):
+    case = {"adapter": adapter, "pass": pass_, "dtype": "float32", "vocab": vocab, "dim": 64, "n_ids": 1000,
+            "distribution": "uniform", "index_dtype": "int32", "unique": 100, "dup_rate": 0.9,
+            "status": status, "reason": reason}
+    if status == "ok":
+        case.update(median_s=median, iqr_s=median / 10, rounds=7, iterations=3, wall_median_s=median,
+                    compile_s=0.01, peak_mem_bytes=4096)
+    return case
+
+
+def test_csv_has_exactly_the_agreed_columns_in_order():
+    assert list(rows_mod.COLUMNS) == EXPECTED_COLUMNS
+    text = tables.to_csv([])
+    assert next(csv.reader(io.StringIO(text))) == EXPECTED_COLUMNS
+
+
+def test_rows_derive_figures_and_leave_skipped_numbers_empty():
+    record = _record([_case("a-gather", 100), _case("a-onehot", 100, median=2e-3),
+                      _case("a-onehot", 10**7, status="skipped", reason="one-hot matrix too big")])
+    rows = rows_mod.build_rows([record])
+    ok = rows[0]
+    assert ok["gbps"] == pytest.approx(1000 * (2 * 64 * 4 + 4) / 1e-3 / 1e9)
+    assert ok["pct_copy_bw"] == pytest.approx(100 * ok["gbps"] / 20.0)
+    assert ok["table_bytes"] == 100 * 64 * 4 and ok["fits_in_cache"] == "L2"
+    assert ok["gflops"] is None and rows[1]["gflops"] == pytest.approx(2 * 1000 * 100 * 64 / 2e-3 / 1e9)
+    skipped = rows[2]
+    assert skipped["status"] == "skipped" and skipped["skip_reason"] == "one-hot matrix too big"
+    assert all(skipped[k] is None for k in rows_mod.MEASURED)
+    assert skipped["fits_in_cache"] == "no"
+    parsed = tables.read_csv(tables.to_csv(rows))
+    assert [r["status"] for r in parsed] == ["ok", "ok", "skipped"]
+    assert parsed[2]["median_s"] is None and parsed[0]["median_s"] == pytest.approx(1e-3)
+    assert parsed[0]["vocab"] == 100 and parsed[0]["part"] == "core"
+
+
+def test_unavailable_adapter_becomes_skipped_rows_and_a_measured_part_wins():
+    skipped_here = {"keras-jax-gather": {"id": "keras-jax-gather", "skip_reason": "needs KERAS_BACKEND=jax"}}
+    core = _record([{"adapter": "keras-jax-gather", "status": "skipped", "reason": "needs KERAS_BACKEND=jax"}],
+                   adapters=skipped_here, part="core")
+    alone = rows_mod.build_rows([core])
+    assert alone and all(r["status"] == "skipped" and r["framework"] == "keras-jax" for r in alone)
+    assert all(r["skip_reason"] == "needs KERAS_BACKEND=jax" and r["pass"] for r in alone)
+    measured = _record([_case("keras-jax-gather", 100)], part="keras-jax", adapters={
+        "keras-jax-gather": {"framework_label": "keras-jax", "variant": "gather", "device": "cpu",
+                             "gradient": "dense"}})
+    merged = rows_mod.build_rows([core, measured])
+    assert [(r["adapter"], r["part"], r["status"]) for r in merged] == [("keras-jax-gather", "keras-jax", "ok")]
+
+
+def test_csv_cells_are_plain():
+    assert tables._csv_value(None) == "" and tables._csv_value(float("nan")) == ""
+    assert tables._csv_value(0.000123456789) == "0.000123457" and tables._csv_value(7) == "7"
+    with pytest.raises(ValueError, match="columns"):
+        tables.read_csv("a,b\n1,2\n")
+
+
+def _meta(rows):
+    return {
+        "machine": {"machine_id": "m", "cpu_model": "CPU", "cpu_count": 2, "cpu_affinity": 2,
+                    "memory_bytes": 1 << 30, "l2_cache_bytes": 1 << 20, "l3_cache_bytes": 32 << 20,
+                    "gpus": [], "git": {"commit": "abc", "dirty": False}},
+        "profile": "quick", "run_id": "r1", "finalized": "now", "profile_settings": {},
+        "parts": {"core": {"threads": {"requested": 2, "affinity": 2, "env": {"OMP_NUM_THREADS": "2"}},
+                           "copy_bandwidth": {"gbps": 20.0}, "timed": True, "self_check": [
+                               {"adapter": "numpy-gather", "vocab": 10, "dim": 4, "n_ids": 8,
+                                "harness_median_s": 2e-6, "timeit_median_s": 1e-6, "timeit_min_s": 1e-6},
+                               {"adapter": "numpy-gather", "vocab": 10, "dim": 4, "n_ids": 8,
+                                "harness_median_s": 4e-6}]}},
+        "adapters": {}, "onehot_mem_budget": 1 << 31,
+    }
+
+
+def test_bench_md_says_gpu_not_measured_without_gpu_rows():
+    rows = rows_mod.build_rows([_record([_case("a-gather", 100), _case("a-onehot", 100, median=2e-3)])])
+    meta = _meta(rows)
+    meta["self_check"] = tables.self_check_summary(meta)
+    text = tables.bench_md(rows, meta, [])
+    assert tables.GPU_NOT_MEASURED in text
+    assert "N*(2*D*s + i)" in text and "## CPU results" in text and "## Crossover" in text
+    check = meta["self_check"][0]
+    assert check["ratio"] == pytest.approx(2.0) and check["min_median_s"] == 2e-6 and check["max_median_s"] == 4e-6
+
+
+def test_bench_md_has_a_gpu_table_when_gpu_rows_exist():
+    adapters = {"g-gather-cuda": {"framework_label": "g", "variant": "gather", "device": "cuda",
+                                  "gradient": "dense"}}
+    rows = rows_mod.build_rows([_record([_case("g-gather-cuda", 100)], adapters=adapters)])
+    assert rows[0]["device"] == "cuda" and rows[0]["pct_copy_bw"] is None  # host copy bw ≠ device
+    meta = _meta(rows)
+    meta["self_check"] = []
+    text = tables.bench_md(rows, meta, [])
+    assert tables.GPU_NOT_MEASURED not in text
+    assert "g-gather-cuda" in text.split("## GPU results")[1]
+
+
+def test_time_formatting():
+    assert tables.fmt_time(1.5e-6) == "1.5 µs" and tables.fmt_time(0.25) == "250 ms"
+    assert tables.fmt_time(3.0) == "3 s" and tables.fmt_time(None) == ""
+    assert tables.fmt_bytes(3 << 20) == "3 MiB"
