@@ -72,7 +72,10 @@ def _results_dir(python: str, session: nox.Session) -> str:
 @nox.session(venv_backend="none")
 def conformance(session: nox.Session) -> None:
     """Property tests: every adapter's forward and gradient against gather semantics."""
+    import time
+
     python = _python(session)
+    started = time.monotonic()  # after the install: the suite's own wall time
     out = _results_dir(python, session)
     parts_dir = Path(out) / "parts"
     for stale in parts_dir.glob("conformance-*.json"):
@@ -86,7 +89,8 @@ def conformance(session: nox.Session) -> None:
                         *session.posargs, env={**GPU_SHARING_ENV, **env}, external=True)
         except nox.command.CommandFailed:
             failed.append(label)
-    session.run(python, "-m", "harness.conformance", "merge", out, external=True)
+    session.run(python, "-m", "harness.conformance", "merge", out,
+                f"--wall-s={time.monotonic() - started:.1f}", external=True)
     if failed:
         session.error(f"conformance failures in: {', '.join(failed)} (see {out}/conformance.md)")
 

@@ -100,10 +100,12 @@ def render_markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def merge_dir(results_dir: Path) -> dict:
+def merge_dir(results_dir: Path, wall_s: float | None = None) -> dict:
     parts_dir = Path(results_dir) / "parts"
     files = sorted(parts_dir.glob("conformance-*.json"))
     doc = merge_parts([read_json(f) for f in files])
+    if wall_s is not None:
+        doc["wall_s"] = wall_s  # all processes, start to merge, as the nox session saw it
     atomic_write_json(Path(results_dir) / "conformance.json", doc)
     atomic_write_text(Path(results_dir) / "conformance.md", render_markdown(doc))
     return doc
@@ -118,7 +120,8 @@ def readme_section(doc: dict, results_dir: Path) -> str:
         f"{doc['machine'].get('cpu_count')} cores), Hypothesis profile `{doc.get('hypothesis_profile')}`: "
         f"{len(adapters)} adapters, {total['generated']} checks: {total['passed']} passed, {total['failed']} failed, "
         f"{total['xfailed']} declared deviations observed (xfail), {total['skipped']} skipped. "
-        f"The {len(doc.get('parts', {}))} processes took {doc.get('duration_s')} s in all "
+        f"`nox -s conformance` took {doc.get('wall_s', '?')} s of wall time after installation "
+        f"({len(doc.get('parts', {}))} processes, {doc.get('duration_s')} s inside pytest) "
         f"(full matrix: [{results_dir}/conformance.md]({results_dir}/conformance.md)).",
         "",
         "| adapter | passed | failed | xfail | skipped | id -1 | id >= vocab | gradient |",
@@ -136,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     merge = sub.add_parser("merge", help="merge parts/conformance-*.json of one machine folder")
     merge.add_argument("results_dir", type=Path)
+    merge.add_argument("--wall-s", type=float, default=None, help="wall time of the whole run, recorded")
     readme = sub.add_parser("readme", help="refresh the README's conformance section from a results folder")
     readme.add_argument("results_dir", type=Path)
     readme.add_argument("--readme", type=Path, default=Path("README.md"))
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             replace_section(args.readme, "conformance", readme_section(doc, args.results_dir))
             print(f"updated the conformance section of {args.readme}")
             return 0
-        doc = merge_dir(args.results_dir)
+        doc = merge_dir(args.results_dir, args.wall_s)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
