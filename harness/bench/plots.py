@@ -74,7 +74,12 @@ def crossover(rows: list[dict], entries: list[dict], path: Path) -> Path:
                for r in rows if r["status"] == "ok" and r["median_s"] and r["dtype"] == "float32"
                and r["pass"] == "forward" and r["distribution"] == "uniform"}
     drawn = 0
-    for e in headline(entries):
+    entries = headline(entries)
+    # One colour per framework, one line style per width: 14+ lines stay distinguishable.
+    palette = plt.get_cmap("tab10").colors
+    colours = {f: palette[i % len(palette)] for i, f in enumerate(sorted({e["framework"] for e in entries}))}
+    dims = sorted({e["dim"] for e in entries})
+    for e in entries:
         points = sorted((v, medians[(e["onehot_adapter"], e["device"], e["dim"], v)] /
                          medians[(e["gather_adapter"], e["device"], e["dim"], v)])
                         for (a, d, dim, v) in medians
@@ -83,8 +88,9 @@ def crossover(rows: list[dict], entries: list[dict], path: Path) -> Path:
         if not points:
             continue
         xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker="o", label=f"{e['framework']} ({e['device']}, D={e['dim']}): "
-                                          f"{e['verdict'].split(' (')[0]}")
+        ax.plot(xs, ys, marker="o" if dims.index(e["dim"]) % 2 == 0 else "s", color=colours[e["framework"]],
+                linestyle=("-", "--", ":", "-.")[dims.index(e["dim"]) % 4],
+                label=f"{e['framework']} ({e['device']}, D={e['dim']}): {e['verdict'].split(' (')[0]}")
         drawn += 1
     ax.axhline(1.0, color="black", linewidth=1)
     ax.set_xscale("log", base=2)
