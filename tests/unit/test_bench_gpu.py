@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import FakeEvent
 
 from harness import machine, registry
 from harness.bench import rows as rows_mod
@@ -241,22 +242,10 @@ def test_device_copy_bandwidth_from_events():
 
     from harness.bench import membw
 
-    got = membw.event_copy_bandwidth(copy, lambda: _Event(clock), lambda: None, moved_bytes=2 * 10**9, repeats=3)
+    got = membw.event_copy_bandwidth(copy, lambda: FakeEvent(clock), lambda: None, moved_bytes=2 * 10**9, repeats=3)
     assert got["gbps"] == pytest.approx(2000.0) and got["best_s"] == pytest.approx(1e-3)
 
 
-class _Event:
-    def __init__(self, clock):
-        self.clock, self.t = clock, None
-
-    def record(self):
-        self.t = self.clock["now"]
-
-    def synchronize(self):
-        pass
-
-    def elapsed_time(self, end):
-        return (end.t - self.t) * 1e3
 
 
 def test_gpu_rows_use_the_device_copy_bandwidth_and_l2():

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from fakes import FakeEvent
 
 from harness.bench import membw, timing
 
@@ -34,20 +35,6 @@ def test_quartiles():
     assert timing.quartiles([2.0]) == (2.0, 0.0)
 
 
-class FakeEvent:
-    """CUDA-event stand-in reading a fake device clock (seconds)."""
-
-    def __init__(self, clock):
-        self.clock, self.t = clock, None
-
-    def record(self):
-        self.t = self.clock["now"]
-
-    def synchronize(self):
-        pass
-
-    def elapsed_time(self, end):
-        return (end.t - self.t) * 1e3  # milliseconds, like torch.cuda.Event
 
 
 def test_event_times_are_per_call_device_seconds():
