@@ -5,9 +5,9 @@ torch, TensorFlow, JAX and Keras together are ~3 GB, and installing them once pe
 (nox's default) would cost minutes each time (nox#167). The environment is rebuilt only when
 pyproject.toml changes.
 
-Keras fixes its backend at import, and frameworks compete for threads, so each framework
-group runs in its own process ("part"): core (numpy, torch, tensorflow, jax, flax) and one
-per Keras backend.
+Keras fixes its backend at import, and frameworks compete for threads, so work runs in
+separate processes ("parts"): conformance uses core (numpy, torch, tensorflow, jax, flax) and
+one per Keras backend; bench goes further, one process per framework and per Keras backend.
 """
 
 from __future__ import annotations
@@ -64,6 +64,22 @@ def _parts(session: nox.Session) -> list[tuple[str, dict[str, str]]]:
     return parts
 
 
+def _one_framework_per_process(parts: list[tuple[str, dict[str, str]]]) -> list[tuple[str, dict[str, str]]]:
+    """Split the core part by framework: timings must not share a process (thread pools of
+    one framework linger and slow the next one down)."""
+    split: list[tuple[str, dict[str, str]]] = []
+    for label, env in parts:
+        if label != "core":
+            split.append((label, env))
+            continue
+        groups: dict[str, list[str]] = {}
+        for spec in env[ADAPTERS_ENV].split(","):
+            framework = "plugins" if ":" in spec else spec.split("-")[0]
+            groups.setdefault(framework, []).append(spec)
+        split += [(framework, {**env, ADAPTERS_ENV: ",".join(specs)}) for framework, specs in groups.items()]
+    return split
+
+
 def _results_dir(python: str, session: nox.Session) -> str:
     return session.run(python, "-c", "from harness.results import machine_dir; print(machine_dir())",
                        external=True, silent=True).strip().splitlines()[-1]
@@ -105,7 +121,7 @@ def bench(session: nox.Session) -> None:
     # One id for every part of this session: finalize merges only the parts written under it.
     run_id = f"nox-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     failed = []
-    for label, env in _parts(session):
+    for label, env in _one_framework_per_process(_parts(session)):
         try:
             session.run(python, "-m", "harness.bench", "run", "--part", label, "--out", out,
                         "--run-id", run_id, *session.posargs, env=env, external=True)
