@@ -26,8 +26,6 @@ from harness.errors import HarnessError
 from harness.progress import Progress
 from harness.registry import Slot, select
 
-_RECORD = pytest.StashKey[dict]()
-
 
 @dataclass
 class ConformanceCase:
@@ -147,9 +145,10 @@ def _adapter_entry(slot: Slot, results: dict) -> dict:
     if slot.adapter is not None:
         entry = slot.adapter.describe()
     else:
-        framework, _, variant = slot.id.rpartition("-")
+        device = "cuda" if slot.id.endswith("-cuda") else "cpu"
+        framework, _, variant = slot.id.removesuffix("-cuda").rpartition("-")
         entry = {"id": slot.id, "framework": framework.split("-")[0], "variant": variant,
-                 "device": "cuda" if slot.id.endswith("-cuda") else "cpu", "versions": {}, "declared": {}}
+                 "device": device, "versions": {}, "declared": {}}
     entry.update({"observed": observed, "skip_reason": slot.skip_reason, "counts": counts, "checks": checks})
     return entry
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from harness.bench.tables import fmt_time
+
 PASS_ORDER = ("forward", "forward_backward")
 DEVICE_ORDER = ("cpu", "cuda")
 
@@ -110,12 +112,8 @@ def not_measured(rows: list[dict], status: str) -> list[tuple[str, str, str, int
 
 
 def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+    """The benchmark tables' time format, with a dash for a missing value."""
+    return "—" if seconds is None else fmt_time(seconds)
 
 
 def format_gbps(gbps: float | None) -> str:

@@ -23,23 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 FAKE_MODULE = textwrap.dedent('''
     """A NumPy embedding that pretends to run on a CUDA device with a fixed kernel time."""
     import numpy as np
+    from fakes import FakeEvent
     from harness.adapter import Declared, EmbeddingAdapter
 
     KERNEL_S = 50e-6
-
-
-    class FakeEvent:
-        def __init__(self, clock):
-            self.clock, self.t = clock, None
-
-        def record(self):
-            self.t = self.clock["now"]
-
-        def synchronize(self):
-            pass
-
-        def elapsed_time(self, end):
-            return (end.t - self.t) * 1e3
 
 
     class FakeProbe:
@@ -211,7 +198,8 @@ def test_gpu_rows_end_to_end(tmp_path):
     """The real suite, pytest-benchmark timing on, over the fake CUDA adapters; then finalize."""
     (tmp_path / "fake_cuda_adapters.py").write_text(FAKE_MODULE)
     out = tmp_path / "results" / "m"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "EMBEDDING_HARNESS_MACHINE_ID": "fake-gpu",
+    plugin_path = os.pathsep.join([str(tmp_path), str(Path(__file__).parent)])  # the module and fakes.py
+    env = {**os.environ, "PYTHONPATH": plugin_path, "EMBEDDING_HARNESS_MACHINE_ID": "fake-gpu",
            "EMBEDDING_HARNESS_ADAPTERS": "fake_cuda_adapters:adapters"}
     cmd = [sys.executable, "-m", "harness.bench", "run", "--part", "gpu", "--out", str(out),
            "--profile", "smoke", "--run-id", "t1", "--pytest-arg=--benchmark-enable",

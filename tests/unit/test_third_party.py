@@ -90,7 +90,5 @@ def test_snippet_rebuilds_bfloat16_arrays_exactly():
     from harness.repro import array_literal
 
     values = np.array([1.5, -0.0, 3e-39]).astype(np_dtype("bfloat16"))
-    from harness.dtypes import np_dtype as np_dtype_  # noqa: F401  (used by the eval below)
-
     rebuilt = eval(array_literal(values), {"np": np, "np_dtype": np_dtype})
     assert rebuilt.dtype == values.dtype and np.array_equal(rebuilt.view(np.uint16), values.view(np.uint16))
