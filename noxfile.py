@@ -24,9 +24,6 @@ nox.options.sessions = ["tests", "conformance"]
 ROOT = Path(__file__).parent
 ENV_DIR = ROOT / ".nox" / "harness"
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
-# On a GPU, JAX and TensorFlow would each grab most of its memory at start-up; torch runs in
-# the same process.
-GPU_SHARING_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 ADAPTERS_ENV = "EMBEDDING_HARNESS_ADAPTERS"
 
 
@@ -80,57 +77,62 @@ def _one_framework_per_process(parts: list[tuple[str, dict[str, str]]]) -> list[
     return split
 
 
-def _results_dir(python: str, session: nox.Session) -> str:
-    return session.run(python, "-c", "from harness.results import machine_dir; print(machine_dir())",
-                       external=True, silent=True).strip().splitlines()[-1]
-
-
 @nox.session(venv_backend="none")
 def conformance(session: nox.Session) -> None:
-    """Property tests: every adapter's forward and gradient against gather semantics."""
-    import time
+    """Property tests: every adapter's forward and gradient against gather semantics.
 
+    Each adapter runs in a process of its own (harness/supervisor.py): a crash or a hang is
+    that adapter's reported failure, the others go on. Options before ``--`` go to the
+    runner (``--jobs``, ``--timeout``); arguments after it go to pytest."""
     python = _python(session)
-    started = time.monotonic()  # after the install: the suite's own wall time
-    out = _results_dir(python, session)
-    parts_dir = Path(out) / "parts"
-    for stale in parts_dir.glob("conformance-*.json"):
-        stale.unlink()
-    failed = []
-    for label, env in _parts(session):
-        part_file = parts_dir / f"conformance-{label}.json"
-        try:
-            session.run(python, "-m", "pytest", "tests/conformance", "-p", "no:cacheprovider",
-                        f"--conformance-out={part_file}", f"--conformance-part={label}",
-                        *session.posargs, env={**GPU_SHARING_ENV, **env}, external=True)
-        except nox.command.CommandFailed:
-            failed.append(label)
-    session.run(python, "-m", "harness.conformance", "merge", out,
-                f"--wall-s={time.monotonic() - started:.1f}", external=True)
-    if failed:
-        session.error(f"conformance failures in: {', '.join(failed)} (see {out}/conformance.md)")
+    runner, pytest_args = _split_posargs(session.posargs)
+    try:
+        session.run(python, "-m", "harness.conformance", "run", *runner, "--", *pytest_args, external=True)
+    except nox.command.CommandFailed:
+        session.error("conformance: see the lines above (results/<machine-id>/conformance.md for details)")
+
+
+def _split_posargs(posargs: list[str]) -> tuple[list[str], list[str]]:
+    """``nox -s conformance -- --jobs 1 -- -k torch``: runner options, then pytest arguments.
+    Without a second ``--``, runner options are recognised by name and the rest goes to pytest."""
+    if "--" in posargs:
+        cut = posargs.index("--")
+        return list(posargs[:cut]), list(posargs[cut + 1:])
+    runner, rest, args = [], [], list(posargs)
+    while args:
+        arg = args.pop(0)
+        name = arg.split("=")[0]
+        if name in ("--jobs", "--timeout"):
+            runner.append(arg)
+            if "=" not in arg and args:
+                runner.append(args.pop(0))
+        else:
+            rest.append(arg)
+    return runner, rest
 
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Timing tables (pytest-benchmark): nox -s bench -- --profile quick|full|smoke."""
+    """Timing tables (pytest-benchmark): nox -s bench -- --profile quick|full|smoke.
+
+    Each profile writes its own folder (full: results/<machine-id>/, others below it in
+    profile-<name>/), so a quick run never replaces a full one."""
     import time
 
     python = _python(session)
-    out = _results_dir(python, session)
-    # One id for every part of this session: finalize merges only the parts written under it.
+    # One id for every part of this session: its parts go to raw/<run-id>/ and finalize merges
+    # only those, under the folder's lock.
     run_id = f"nox-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     failed = []
     for label, env in _one_framework_per_process(_parts(session)):
         try:
-            session.run(python, "-m", "harness.bench", "run", "--part", label, "--out", out,
-                        "--run-id", run_id, *session.posargs, env=env, external=True)
+            session.run(python, "-m", "harness.bench", "run", "--part", label, "--run-id", run_id,
+                        *session.posargs, env=env, external=True)
         except nox.command.CommandFailed:
             failed.append(label)  # keep the other parts; finalize reports this one
-    session.run(python, "-m", "harness.bench", "finalize", "--out", out, "--run-id", run_id,
-                *session.posargs, external=True)
+    session.run(python, "-m", "harness.bench", "finalize", "--run-id", run_id, *session.posargs, external=True)
     if failed:
-        session.error(f"benchmark errors in: {', '.join(failed)} (see {out}/BENCH.md)")
+        session.error(f"benchmark parts failed: {', '.join(failed)} (listed in BENCH.md)")
 
 
 @nox.session(venv_backend="none")

@@ -1,11 +1,14 @@
-"""Merge the per-process conformance parts into ``conformance.json`` and ``conformance.md``.
+"""The machine's conformance record: ``conformance.json`` and ``conformance.md``.
 
-    python -m harness.conformance merge results/<machine-id>
+    python -m harness.conformance run [--jobs N] [--timeout S] [-- PYTEST ARGS]
+    python -m harness.conformance readme results/<machine-id>
 
-Each nox part (core, keras-tensorflow, keras-jax, keras-torch) writes
-``parts/conformance-<part>.json``. An adapter can appear in several parts (a Keras adapter
-is reported as skipped by the processes running another backend); the merge keeps the
-part that ran it.
+``run`` (harness/supervisor.py) runs the checks in isolated processes and merges what they
+measured into ``results/<machine-id>/conformance.json``. The merge is by cell (adapter x
+check) under the folder's lock: a run replaces the cells it measured and keeps every other
+one, so a selective run (some adapters, ``-k``, another Hypothesis profile) never erases
+the rest, and two runs finishing together never lose each other's cells. Every cell says
+which run and profile measured it; the document lists the runs.
 """
 
 from __future__ import annotations
@@ -15,58 +18,152 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.results import atomic_write_json, atomic_write_text, read_json
+from harness import mdtext
+from harness.checks import CHECKS
+from harness.errors import CorruptResults, HarnessError
+from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
 
 SCHEMA = "embedding-harness/conformance/1"
+STATUSES = ("passed", "failed", "xfailed", "skipped")
 STATUS_MARK = {"passed": "pass", "failed": "**FAIL**", "xfailed": "xfail", "skipped": "skip"}
+NOT_RUN = "–"
+KEEP_RUNS = 50  # run summaries kept in the document (the cells keep their own run ids)
+CHECK_ORDER = {c.name: i for i, c in enumerate(CHECKS)}
 
 
-def merge_parts(parts: list[dict]) -> dict:
-    if not parts:
-        raise HarnessError("no conformance parts to merge: run nox -s conformance first")
-    adapters: dict[str, dict] = {}
-    for part in parts:
-        for entry in part["adapters"]:
-            entry = {**entry, "part": part["part"]}
-            previous = adapters.get(entry["id"])
-            if previous is None or (previous.get("skip_reason") and not entry.get("skip_reason")):
-                adapters[entry["id"]] = entry
-    first = parts[0]
-    return {
+def cell(result: dict, *, profile: str | None, run_id: str | None = None) -> dict:
+    """One adapter x check outcome as stored: the result plus who measured it."""
+    return {"check": result["check"], "status": result["status"], "detail": result.get("detail", ""),
+            "examples": result.get("examples", 0), "duration_s": round(result.get("duration_s") or 0.0, 4),
+            "observed": result.get("observed") or {}, "profile": profile, "run_id": run_id}
+
+
+def adapter_entry(info: dict, cells: dict[str, dict]) -> dict:
+    """An adapter's description with its cells (in check order), counts and observations."""
+    checks = sorted(cells.values(), key=lambda c: (CHECK_ORDER.get(c["check"], len(CHECK_ORDER)), c["check"]))
+    counts = dict.fromkeys(("generated", *STATUSES, "examples"), 0)
+    observed: dict = {}
+    for c in checks:
+        counts["generated"] += 1
+        counts[c["status"]] += 1
+        counts["examples"] += c.get("examples", 0)
+        observed.update(c.get("observed") or {})
+    return {**info, "observed": observed, "counts": counts, "checks": checks}
+
+
+# --- merging a run into the machine's document ------------------------------------------
+def _cells_of(entry: dict, default_profile: str | None) -> dict[str, dict]:
+    """An existing entry's cells by check name (documents from before per-cell provenance
+    get the document's profile)."""
+    out = {}
+    for c in entry.get("checks", []):
+        out[c["check"]] = {**c, "profile": c.get("profile", default_profile), "run_id": c.get("run_id")}
+    return out
+
+
+def merge_run(previous: dict | None, run: dict) -> dict:
+    """``previous`` (the machine's document, or None) updated with the cells ``run`` measured.
+
+    ``run``: run_id, profile, machine, adapters {id: description}, cells {id: {check: cell}},
+    and a summary (selection, started, wall_s, processes, complete, problems)."""
+    previous = previous or {}
+    default_profile = previous.get("hypothesis_profile")
+    entries: dict[str, dict] = {}
+    for entry in previous.get("adapters", []):
+        info = {k: v for k, v in entry.items() if k not in ("observed", "counts", "checks")}
+        entries[entry["id"]] = {"info": info, "cells": _cells_of(entry, default_profile)}
+    for aid, info in run["adapters"].items():
+        slot = entries.setdefault(aid, {"info": {}, "cells": {}})
+        measured = run["cells"].get(aid, {})
+        if measured or not slot["info"]:
+            slot["info"] = {**info, "run_id": run["run_id"]}
+        slot["cells"].update(measured)
+    adapters = [adapter_entry(e["info"], e["cells"]) for e in entries.values()]
+    profiles: dict[str, int] = {}
+    for a in adapters:
+        for c in a["checks"]:
+            profiles[str(c.get("profile"))] = profiles.get(str(c.get("profile")), 0) + 1
+    summary = {k: run.get(k) for k in ("run_id", "profile", "selection", "started", "wall_s", "processes",
+                                       "complete", "problems")}
+    summary["cells"] = sum(len(v) for v in run["cells"].values())
+    runs = [*previous.get("runs", []), summary][-KEEP_RUNS:]
+    doc = {
         "schema": SCHEMA,
-        "machine": first["machine"],
+        "machine": run["machine"],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "hypothesis_profile": first.get("hypothesis_profile"),
-        "duration_s": round(sum(p.get("duration_s", 0) for p in parts), 2),
-        "parts": {p["part"]: {"duration_s": p.get("duration_s"), "created": p.get("created")} for p in parts},
-        "adapters": list(adapters.values()),
+        "hypothesis_profile": next(iter(profiles)) if len(profiles) == 1 else "mixed",
+        "profiles": profiles,
+        "runs": runs,
+        "adapters": adapters,
     }
+    # The README quotes the wall time of the last run that measured everything.
+    complete = [r for r in runs if r.get("complete") and not r.get("selection")]
+    if complete:
+        doc["wall_s"], doc["processes"] = complete[-1].get("wall_s"), complete[-1].get("processes")
+    return doc
 
 
-def _cell(check: dict) -> str:
-    return STATUS_MARK.get(check["status"], check["status"])
+def record_run(results_dir: Path, run: dict, stream=sys.stderr) -> dict:
+    """Merge ``run`` into ``results_dir``'s conformance.json and rewrite conformance.md, under
+    the folder's lock. An unreadable conformance.json is set aside (renamed), never lost."""
+    results_dir = Path(results_dir)
+    target = results_dir / "conformance.json"
+    with locked(results_dir, "conformance", stream):
+        previous = None
+        if target.exists():
+            try:
+                previous = read_json(target)
+                if not isinstance(previous, dict) or previous.get("schema") != SCHEMA:
+                    raise CorruptResults(f"{target}: not a {SCHEMA} document")
+            except CorruptResults as exc:
+                kept = set_aside(target)
+                stream.write(f"conformance: {exc}; kept it as {kept.name} and started a new record\n")
+                previous = None
+        doc = merge_run(previous, run)
+        atomic_write_json(target, doc)
+        atomic_write_text(results_dir / "conformance.md", render_markdown(doc))
+    return doc
 
 
-def _first_line(text: str) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line.replace("|", "\\|")[:220]
+# --- conformance.md -------------------------------------------------------------------------
+def _first_line(text: str, limit: int = 220) -> str:
+    lines = (text or "").strip().splitlines()
+    return mdtext.escape(lines[0][:limit]) if lines else ""
+
+
+def _provenance(doc: dict) -> str:
+    runs = doc.get("runs", [])
+    if not runs:
+        return ""
+    last = runs[-1]
+    what = "every selected check" if last.get("complete") else "an incomplete run"
+    selection = last.get("selection")
+    scope = f"selection {mdtext.escape(selection)}" if selection else "all adapters"
+    profiles = ", ".join(f"`{mdtext.escape(p)}`: {n} cells" for p, n in doc.get("profiles", {}).items())
+    return (f"Last run `{mdtext.escape(last.get('run_id'))}` ({scope}, profile `{mdtext.escape(last.get('profile'))}`, "
+            f"{what}) measured {last.get('cells')} cells; cells it did not select keep their earlier "
+            f"values. Cells by Hypothesis profile: {profiles}.")
 
 
 def render_markdown(doc: dict) -> str:
     machine = doc["machine"]
     adapters = doc["adapters"]
-    checks = [c["check"] for c in adapters[0]["checks"]] if adapters else []
+    names = sorted({c["check"] for a in adapters for c in a["checks"]},
+                   key=lambda n: (CHECK_ORDER.get(n, len(CHECK_ORDER)), n))
+    e = mdtext.escape
     lines = [
-        f"# Conformance on `{machine['machine_id']}`",
+        f"# Conformance on `{e(machine.get('machine_id'))}`",
         "",
-        f"{machine.get('cpu_model')}, {machine.get('cpu_count')} cores; Hypothesis profile "
-        f"`{doc.get('hypothesis_profile')}`; {doc.get('duration_s')} s over {len(doc.get('parts', {}))} "
-        f"processes; commit `{(machine.get('git') or {}).get('commit')}`; written {doc['created']}.",
+        f"{e(machine.get('cpu_model'))}, {machine.get('cpu_count')} cores; Hypothesis profile "
+        f"`{e(doc.get('hypothesis_profile'))}`; commit `{e((machine.get('git') or {}).get('commit'))}`; "
+        f"written {doc['created']}.",
+        "",
+        _provenance(doc),
         "",
         "Legend: pass = matches gather semantics and the adapter's declaration; **FAIL** = "
-        "does not (details below, with a repro snippet); xfail = a declared deviation that was "
-        "observed; skip = not applicable or framework missing (reason below).",
+        "does not (details below, with a repro snippet; a crash or a timeout is a failure too); "
+        f"xfail = a declared deviation that was observed; skip = not applicable or framework missing "
+        f"(reason below); {NOT_RUN} = never selected on this machine.",
         "",
         "## Counts and observed behaviour",
         "",
@@ -77,51 +174,47 @@ def render_markdown(doc: dict) -> str:
     for a in adapters:
         c, o = a["counts"], a.get("observed", {})
         lines.append(
-            f"| {a['id']} | {a['framework']} | {a['variant']} | {a['device']} | {c['generated']} | "
-            f"{c['passed']} | {c['failed']} | {c['xfailed']} | {c['skipped']} | {c['examples']} | "
-            f"{o.get('negative_index', '-')} | {o.get('out_of_range', '-')} | "
-            f"{', '.join(o.get('index_dtypes', [])) or '-'} |")
+            f"| {e(a['id'])} | {e(a.get('framework'))} | {e(a.get('variant'))} | {e(a.get('device'))} | "
+            f"{c['generated']} | {c['passed']} | {c['failed']} | {c['xfailed']} | {c['skipped']} | {c['examples']} | "
+            f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
+            f"{e(', '.join(o.get('index_dtypes', []))) or '-'} |")
     lines += ["", "## Matrix (adapter x check)", ""]
-    lines.append("| check | " + " | ".join(a["id"] for a in adapters) + " |")
+    lines.append("| check | " + " | ".join(e(a["id"]) for a in adapters) + " |")
     lines.append("|---|" + "---|" * len(adapters))
-    for i, name in enumerate(checks):
-        lines.append(f"| {name} | " + " | ".join(_cell(a["checks"][i]) for a in adapters) + " |")
+    by_adapter = [{c["check"]: c for c in a["checks"]} for a in adapters]
+    for name in names:
+        row = [STATUS_MARK[cells[name]["status"]] if name in cells else NOT_RUN for cells in by_adapter]
+        lines.append(f"| {e(name)} | " + " | ".join(row) + " |")
     lines += ["", "## Failures, declared deviations and skips", ""]
     for a in adapters:
-        if a.get("skip_reason"):
-            lines.append(f"- **{a['id']}** skipped: {_first_line(a['skip_reason'])}")
+        if a.get("load_error"):
+            lines.append(f"- **{e(a['id'])}** could not be loaded: {_first_line(a['load_error'])}")
+        elif a.get("skip_reason"):
+            lines.append(f"- **{e(a['id'])}** skipped: {_first_line(a['skip_reason'])}")
             continue
         for check in a["checks"]:
             if check["status"] == "failed":
-                lines += [f"### {a['id']} :: {check['check']} FAILED", "", "```", check["detail"].strip(), "```", ""]
-        notes = [c for c in a["checks"] if c["status"] in ("xfailed", "skipped")]
-        for check in notes:
-            lines.append(f"- {a['id']} :: {check['check']} ({check['status']}): {_first_line(check['detail'])}")
+                lines += [f"### {e(a['id'])} :: {e(check['check'])} FAILED", "",
+                          mdtext.code_block(check["detail"]), ""]
+        for check in a["checks"]:
+            if check["status"] in ("xfailed", "skipped"):
+                lines.append(f"- {e(a['id'])} :: {e(check['check'])} ({check['status']}): "
+                             f"{_first_line(check['detail'])}")
     return "\n".join(lines) + "\n"
-
-
-def merge_dir(results_dir: Path, wall_s: float | None = None) -> dict:
-    parts_dir = Path(results_dir) / "parts"
-    files = sorted(parts_dir.glob("conformance-*.json"))
-    doc = merge_parts([read_json(f) for f in files])
-    if wall_s is not None:
-        doc["wall_s"] = wall_s  # all processes, start to merge, as the nox session saw it
-    atomic_write_json(Path(results_dir) / "conformance.json", doc)
-    atomic_write_text(Path(results_dir) / "conformance.md", render_markdown(doc))
-    return doc
 
 
 def readme_section(doc: dict, results_dir: Path) -> str:
     """The README's summary of a committed conformance run (figures from conformance.json)."""
     adapters = doc["adapters"]
-    total = {k: sum(a["counts"][k] for a in adapters) for k in ("generated", "passed", "failed", "xfailed", "skipped")}
+    total = {k: sum(a["counts"][k] for a in adapters) for k in ("generated", *STATUSES)}
+    e = mdtext.escape
     lines = [
-        f"Measured on `{doc['machine']['machine_id']}` ({doc['machine'].get('cpu_model')}, "
-        f"{doc['machine'].get('cpu_count')} cores), Hypothesis profile `{doc.get('hypothesis_profile')}`: "
+        f"Measured on `{e(doc['machine']['machine_id'])}` ({e(doc['machine'].get('cpu_model'))}, "
+        f"{doc['machine'].get('cpu_count')} cores), Hypothesis profile `{e(doc.get('hypothesis_profile'))}`: "
         f"{len(adapters)} adapters, {total['generated']} checks: {total['passed']} passed, {total['failed']} failed, "
         f"{total['xfailed']} declared deviations observed (xfail), {total['skipped']} skipped. "
         f"`nox -s conformance` took {doc.get('wall_s', '?')} s of wall time after installation "
-        f"({len(doc.get('parts', {}))} processes, {doc.get('duration_s')} s inside pytest) "
+        f"({doc.get('processes', '?')} processes) "
         f"(full matrix: [{results_dir}/conformance.md]({results_dir}/conformance.md)).",
         "",
         "| adapter | passed | failed | xfail | skipped | id -1 | id >= vocab | gradient |",
@@ -129,37 +222,44 @@ def readme_section(doc: dict, results_dir: Path) -> str:
     ]
     for a in adapters:
         c, o = a["counts"], a.get("observed", {})
-        lines.append(f"| {a['id']} | {c['passed']} | {c['failed']} | {c['xfailed']} | {c['skipped']} | "
-                     f"{o.get('negative_index', '-')} | {o.get('out_of_range', '-')} | {o.get('gradient', '-')} |")
+        lines.append(f"| {e(a['id'])} | {c['passed']} | {c['failed']} | {c['xfailed']} | {c['skipped']} | "
+                     f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
+                     f"{e(o.get('gradient', '-'))} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m harness.conformance")
     sub = parser.add_subparsers(dest="command", required=True)
-    merge = sub.add_parser("merge", help="merge parts/conformance-*.json of one machine folder")
-    merge.add_argument("results_dir", type=Path)
-    merge.add_argument("--wall-s", type=float, default=None, help="wall time of the whole run, recorded")
+    run = sub.add_parser("run", help="run the checks in isolated processes and record them",
+                         description="Arguments after -- go to every pytest process (e.g. -k, -x).")
+    run.add_argument("--jobs", type=int, default=None, help="processes at once (default: the cores available)")
+    run.add_argument("--timeout", type=float, default=None,
+                     help="seconds one check may run before it is killed and reported (default 600, "
+                          "or EMBEDDING_HARNESS_CHECK_TIMEOUT)")
     readme = sub.add_parser("readme", help="refresh the README's conformance section from a results folder")
     readme.add_argument("results_dir", type=Path)
     readme.add_argument("--readme", type=Path, default=Path("README.md"))
+    pytest_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, pytest_args = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
     try:
-        if args.command == "readme":
-            from harness.readme import replace_section
+        if args.command == "run":
+            from harness.supervisor import run_conformance
 
-            doc = read_json(args.results_dir / "conformance.json")
-            replace_section(args.readme, "conformance", readme_section(doc, args.results_dir))
-            print(f"updated the conformance section of {args.readme}")
-            return 0
-        doc = merge_dir(args.results_dir, args.wall_s)
+            return run_conformance(jobs=args.jobs, timeout=args.timeout, pytest_args=pytest_args)
+        from harness.readme import replace_section
+
+        doc = read_json(args.results_dir / "conformance.json")
+        replace_section(args.readme, "conformance", readme_section(doc, args.results_dir))
+        print(f"updated the conformance section of {args.readme}")
+        return 0
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = sum(a["counts"]["failed"] for a in doc["adapters"])
-    print(f"wrote {args.results_dir}/conformance.json and conformance.md "
-          f"({len(doc['adapters'])} adapters, {failed} failed checks)")
-    return 0
 
 
 if __name__ == "__main__":

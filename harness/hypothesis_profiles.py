@@ -9,6 +9,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from harness.errors import HarnessError
+
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
                print_blob=True)
 
@@ -17,7 +19,20 @@ settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("thorough", max_examples=400, **_COMMON)
 
 
+PROFILES = ("ci", "dev", "thorough")
+
+
+def chosen(name: str | None = None) -> str:
+    """The profile to use (``name``, else HYPOTHESIS_PROFILE, else ci under CI, else dev),
+    validated: an unknown name is a one-line ``HarnessError``."""
+    name = name or os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+    if name not in PROFILES:
+        raise HarnessError(f"Hypothesis profile {name!r} is unknown: use one of {', '.join(PROFILES)} "
+                           f"(HYPOTHESIS_PROFILE or --hypothesis-profile)")
+    return name
+
+
 def load_default() -> str:
-    name = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+    name = chosen()
     settings.load_profile(name)
     return name

@@ -14,7 +14,13 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 ID_ENV = "EMBEDDING_HARNESS_MACHINE_ID"
+MAX_ID_LENGTH = 64
+# A folder name under results/: starts with a letter or digit (so never '.' or '..'), then
+# letters, digits, '.', '_' and '-'; short enough for any file system and a readable table.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _cpu_model() -> str:
@@ -83,12 +89,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+def validate_machine_id(mid: str, source: str = ID_ENV) -> str:
+    """``mid`` if it is a safe folder name, else a one-line ``HarnessError`` with the fix."""
+    if len(mid) > MAX_ID_LENGTH:
+        raise HarnessError(f"{source}={mid[:40]!r}... is {len(mid)} characters: use at most {MAX_ID_LENGTH}")
+    if not _SAFE_ID.fullmatch(mid):
+        raise HarnessError(f"{source}={mid!r}: start with a letter or digit, then use letters, digits, "
+                           f"'.', '_' and '-' only (e.g. my-box-2c)")
+    return mid
+
+
 def machine_id() -> str:
     forced = os.environ.get(ID_ENV, "").strip()
     if forced:
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", forced):
-            raise ValueError(f"{ID_ENV}={forced!r}: use letters, digits, '.', '_' and '-' only")
-        return forced
+        return validate_machine_id(forced)
     mem = _memory_bytes()
     parts = [platform.system().lower(), platform.machine().lower(), _slug(_cpu_model()),
              f"{os.cpu_count()}c"]
@@ -96,7 +110,7 @@ def machine_id() -> str:
         parts.append(f"{round(mem / 2**30)}g")
     for gpu in gpus()[:1]:
         parts.append(_slug(gpu["name"].replace("NVIDIA", "")))
-    return "-".join(p for p in parts if p)
+    return "-".join(p for p in parts if p)[:MAX_ID_LENGTH].rstrip("-._")
 
 
 def git_commit() -> dict:

@@ -1,4 +1,5 @@
-"""Progress for long runs: a live line with an ETA on a terminal, one summary line in CI logs."""
+"""Progress for long runs: a live line with an ETA on a terminal; in CI logs and pipes, a
+line every ``heartbeat_s`` seconds (when set) and the lines a caller notes, then a summary."""
 
 from __future__ import annotations
 
@@ -16,10 +17,15 @@ class Progress:
     """Counts done/total work items grouped by a current label (an adapter id, say).
 
     On a terminal it redraws one line: ``[label] 12/40 (30%) eta 1m05s``. Elsewhere (CI,
-    pipes) it stays silent until ``close``, which always prints a one-line summary."""
+    pipes) it prints that line every ``heartbeat_s`` seconds if set (else nothing) until
+    ``close``, which always prints a one-line summary. Until something is done the ETA reads
+    ``eta ?``: there is no rate to extrapolate from yet."""
 
-    def __init__(self, total: int, title: str, stream: TextIO | None = None, enabled: bool | None = None):
+    def __init__(self, total: int, title: str, stream: TextIO | None = None, enabled: bool | None = None,
+                 heartbeat_s: float | None = None):
         self.total = max(total, 0)
+        self.heartbeat_s = heartbeat_s
+        self.last_beat = time.monotonic()
         self.title = title
         self.stream = stream or sys.stderr
         self.enabled = interactive(self.stream) if enabled is None else enabled
@@ -42,7 +48,7 @@ class Progress:
     def line(self) -> str:
         pct = 100 * self.done / self.total if self.total else 100
         eta = self.eta_seconds()
-        tail = f" eta {self._fmt(eta)}" if eta is not None else ""
+        tail = f" eta {self._fmt(eta)}" if eta is not None else (" eta ?" if self.done < self.total else "")
         return f"{self.title} [{self.label}] {self.done}/{self.total} ({pct:.0f}%){tail}"
 
     def advance(self, label: str | None = None, outcome: str | None = None, n: int = 1) -> None:
@@ -51,9 +57,28 @@ class Progress:
         self.done += n
         if outcome:
             self.counts[outcome] = self.counts.get(outcome, 0) + n
+        self._draw()
+
+    def tick(self, label: str | None = None) -> None:
+        """Redraw (terminal) or beat (elsewhere) without advancing: work is still going on."""
+        if label is not None:
+            self.label = label
+        self._draw()
+
+    def note(self, text: str) -> None:
+        """A line that stays (an adapter finished, say), above the live line on a terminal."""
+        self.stream.write(("\r\x1b[2K" if self.enabled else "") + text + "\n")
+        self._draw(force=True)
+
+    def _draw(self, force: bool = False) -> None:
         if self.enabled:
             self.stream.write("\r\x1b[2K" + self.line())
             self.stream.flush()
+        elif self.heartbeat_s is not None and (force or time.monotonic() - self.last_beat >= self.heartbeat_s):
+            if not force:
+                self.stream.write(self.line() + "\n")
+                self.stream.flush()
+            self.last_beat = time.monotonic()
 
     def close(self) -> str:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items()))

@@ -7,7 +7,12 @@ package can instead parametrise its own test with ``conformance_params``.
 
 Outcomes: passed; failed (with the shrunk example and a repro snippet); xfailed for a
 declared deviation that occurred (a declared one that did not occur fails); skipped with
-the reason (framework missing, check not applicable).
+the reason (framework missing, check not applicable). A plug-in that cannot be loaded fails
+its checks with the error; it never stops the collection of the others.
+
+Under ``python -m harness.conformance run`` each process also writes an event stream
+(``--conformance-events``, see harness/events.py) so that its supervisor can see a death or
+a hang, blame the check that was running, and restart the process for the rest.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ import pytest
 
 from harness import hypothesis_profiles
 from harness.adapter import EmbeddingAdapter
-from harness.checks import CHECKS, Check, run_check
+from harness.checks import CHECKS, Check, CheckResult, run_check
 from harness.errors import HarnessError
+from harness.events import EventLog, finished_checks, read_events
 from harness.progress import Progress
-from harness.registry import Slot, select
+from harness.registry import Slot, describe_slot, select
 
 
 @dataclass
@@ -38,10 +44,20 @@ class ConformanceCase:
 
     def run(self) -> None:
         """Run the check and report its outcome the pytest way."""
-        if self.adapter is None:
-            pytest.skip(self.slot.skip_reason or "adapter unavailable")
-        result = run_check(self.adapter, self.check)
+        events = _STATE.get("events")
+        if events:
+            events.write("start", adapter=self.slot.id, check=self.check.name)
+        if self.slot.load_error:
+            result = CheckResult(self.check.name, "failed", f"the plug-in could not be loaded: {self.slot.load_error}")
+        elif self.adapter is None:
+            result = CheckResult(self.check.name, "skipped", self.slot.skip_reason or "adapter unavailable")
+        else:
+            result = run_check(self.adapter, self.check)
         _current_record()[(self.slot.id, self.check.name)] = result
+        if events:
+            events.write("result", adapter=self.slot.id, check=self.check.name, status=result.status,
+                         detail=result.detail, examples=result.examples,
+                         duration_s=round(result.duration_s, 4), observed=result.observed)
         if result.status == "skipped":
             pytest.skip(result.detail)
         if result.status == "xfailed":  # the full observation is in the JSON results
@@ -81,14 +97,22 @@ def pytest_addoption(parser):
     group.addoption("--conformance-out", default=None,
                     help="write this run's conformance results (JSON) to this path")
     group.addoption("--conformance-part", default="default", help="label of this process's part")
+    group.addoption("--conformance-events", default=None,
+                    help="append check events (JSON lines) to this file; checks it already has "
+                         "outcomes for are deselected (used by python -m harness.conformance run)")
 
 
 def pytest_configure(config):
-    if not config.getoption("hypothesis_profile", default=None):
-        _STATE["profile"] = hypothesis_profiles.load_default()
-    else:
-        _STATE["profile"] = config.getoption("hypothesis_profile")
+    try:
+        if not config.getoption("hypothesis_profile", default=None):
+            _STATE["profile"] = hypothesis_profiles.load_default()
+        else:
+            _STATE["profile"] = hypothesis_profiles.chosen(config.getoption("hypothesis_profile"))
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
     _STATE["started"] = time.time()
+    events = config.getoption("conformance_events", default=None)
+    _STATE["events"] = EventLog(Path(events)) if events else None
 
 
 def pytest_generate_tests(metafunc):
@@ -112,45 +136,50 @@ def pytest_report_header(config):
     return lines
 
 
+def _case(item) -> ConformanceCase | None:
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("conformance_case") if callspec else None
+    return case if isinstance(case, ConformanceCase) else None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Under a supervisor, skip the checks an earlier (crashed) process already finished."""
+    events = _STATE.get("events")
+    if not events:
+        return
+    done = finished_checks(read_events(events.path))
+    if not done:
+        return
+    keep, drop = [], []
+    for item in items:
+        case = _case(item)
+        (drop if case and (case.slot.id, case.check.name) in done else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_collection_finish(session):
-    n = sum(1 for item in session.items if "conformance_case" in getattr(item, "fixturenames", ()))
-    _STATE["progress"] = Progress(n, "conformance") if n else None
+    cases = [c for c in (_case(item) for item in session.items) if c is not None]
+    events = _STATE.get("events")
+    if events:
+        slots = {c.slot.id: c.slot for c in cases}
+        events.write("collected", profile=_STATE.get("profile"),
+                     adapters=[describe_slot(slot) for slot in slots.values()],
+                     checks=[[c.slot.id, c.check.name] for c in cases])
+    # The supervisor draws progress for all its processes; a bare pytest run draws its own.
+    _STATE["progress"] = Progress(len(cases), "conformance") if cases and not events else None
 
 
 def pytest_runtest_logreport(report):
     progress = _STATE.get("progress")
-    if progress is None or "::" not in report.nodeid or "conformance" not in report.nodeid:
+    if progress is None or "[" not in report.nodeid:
         return
     if report.when == "call" or (report.when == "setup" and report.skipped):
-        label = report.nodeid.rsplit("[", 1)[-1].split("::")[0]
+        # nodeid: path::test[<adapter id>::<check>]; check names hold brackets of their own.
+        label = report.nodeid.split("[", 1)[-1].split("::")[0]
         outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
         progress.advance(label=label, outcome=outcome)
-
-
-def _adapter_entry(slot: Slot, results: dict) -> dict:
-    checks, observed = [], {}
-    counts = dict.fromkeys(("generated", "passed", "failed", "xfailed", "skipped", "examples"), 0)
-    for check in CHECKS:
-        result = results.get((slot.id, check.name))
-        if result is None:
-            status, detail, examples, duration = "skipped", slot.skip_reason or "not run (deselected)", 0, 0.0
-        else:
-            status, detail, examples, duration = result.status, result.detail, result.examples, result.duration_s
-            observed.update({k: v for k, v in result.observed.items()})
-        counts["generated"] += 1
-        counts[status] += 1
-        counts["examples"] += examples
-        checks.append({"check": check.name, "status": status, "detail": detail,
-                       "examples": examples, "duration_s": round(duration, 4)})
-    if slot.adapter is not None:
-        entry = slot.adapter.describe()
-    else:
-        device = "cuda" if slot.id.endswith("-cuda") else "cpu"
-        framework, _, variant = slot.id.removesuffix("-cuda").rpartition("-")
-        entry = {"id": slot.id, "framework": framework.split("-")[0], "variant": variant,
-                 "device": device, "versions": {}, "declared": {}}
-    entry.update({"observed": observed, "skip_reason": slot.skip_reason, "counts": counts, "checks": checks})
-    return entry
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -161,17 +190,24 @@ def pytest_sessionfinish(session, exitstatus):
     slots = _STATE.get("slots")
     if not out or not slots:
         return
+    from harness.conformance import adapter_entry, cell
     from harness.machine import metadata
     from harness.results import atomic_write_json
 
     results = _current_record()
+    profile = _STATE.get("profile")
+    entries = []
+    for slot in slots.values():
+        cells = {name: cell(result.__dict__, profile=profile) for (sid, name), result in results.items()
+                 if sid == slot.id}
+        entries.append(adapter_entry(describe_slot(slot), cells))
     part = {
         "schema": "embedding-harness/conformance-part/1",
         "part": session.config.getoption("conformance_part"),
-        "hypothesis_profile": _STATE.get("profile"),
+        "hypothesis_profile": profile,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.time() - _STATE.get("started", time.time()), 2),
         "machine": metadata(),
-        "adapters": [_adapter_entry(slot, results) for slot in slots.values()],
+        "adapters": entries,
     }
     atomic_write_json(Path(out), part)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import os
+import traceback
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -48,6 +49,12 @@ BUILTIN: dict[str, str] = {
 # Frameworks whose adapters can also run on a CUDA device when one is visible.
 GPU_CAPABLE_PREFIXES = ("torch-", "tensorflow-", "jax-", "flax-", "keras-")
 
+# The process environment a built-in adapter needs before its framework is imported:
+# Keras fixes its backend at import time, so each backend gets processes of its own.
+BUILTIN_ENV: dict[str, dict[str, str]] = {
+    aid: {"KERAS_BACKEND": aid.split("-")[1]} for aid in BUILTIN if aid.startswith("keras-")
+}
+
 
 @dataclass
 class Slot:
@@ -56,6 +63,9 @@ class Slot:
     id: str
     adapter: EmbeddingAdapter | None = None
     skip_reason: str | None = None
+    # A plug-in that could not be loaded (its import or factory raised): reported as that
+    # plug-in's failure, never as a collection error that would stop the other adapters.
+    load_error: str | None = None
 
 
 def _import_factory(spec: str):
@@ -123,18 +133,43 @@ def _builtin_slots(adapter_id: str, devices: list[str]) -> list[Slot]:
     return slots
 
 
-def _spec_slots(spec: str) -> list[Slot]:
+def _load_error(exc: BaseException) -> str:
+    """One line naming the exception, then the last frames (where the plug-in broke)."""
+    head = f"{type(exc).__name__}: {exc}".strip()
+    frames = "".join(traceback.format_tb(exc.__traceback__)[-2:]).rstrip()
+    return f"{head}\n{frames}" if frames else head
+
+
+def _spec_slots(spec: str, label: str | None = None, missing_module_is_error: bool = False) -> list[Slot]:
+    """The adapters a ``module:factory`` makes. A missing framework is a skip; a factory that
+    raises (or returns something else than adapters) is that plug-in's failure. A module
+    that does not exist is a configuration error for a spec the user typed, and a broken
+    plug-in for an installed entry point (``missing_module_is_error``)."""
+    label = label or spec
     try:
         made = _import_factory(spec)()
+        adapters = _as_list(made, spec)
     except FrameworkUnavailable as exc:
-        return [Slot(spec, skip_reason=str(exc))]
-    return [Slot(a.id or spec, a) for a in _as_list(made, spec)]
+        return [Slot(label, skip_reason=str(exc))]
+    except UnknownAdapter as exc:
+        if not missing_module_is_error:
+            raise
+        return [Slot(label, load_error=str(exc))]
+    except Exception as exc:  # the plug-in's own bug: report it, keep the others running
+        return [Slot(label, load_error=f"factory {spec!r} failed: {_load_error(exc)}")]
+    return [Slot(a.id or spec, a) for a in adapters]
 
 
-def _entry_point_slots() -> list[Slot]:
+def entry_points() -> dict[str, str]:
+    """Installed plug-ins: entry-point name -> ``module:factory`` (nothing is imported)."""
+    return {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _entry_point_slots(names: list[str] | None = None) -> list[Slot]:
     slots = []
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        slots.extend(_spec_slots(ep.value))
+    for name, value in entry_points().items():
+        if names is None or name in names:
+            slots.extend(_spec_slots(value, label=name, missing_module_is_error=True))
     return slots
 
 
@@ -157,19 +192,28 @@ def select(specs: list[str] | None = None, devices: list[str] | None = None) -> 
         if ":" in spec:
             slots.extend(_spec_slots(spec))
             continue
-        matches = fnmatch.filter(BUILTIN, spec)
-        if not matches:
-            raise UnknownAdapter(
-                f"unknown adapter {spec!r} in {ENV_VAR}; use a built-in id "
-                f"({', '.join(BUILTIN)}), a glob over them, or 'module:factory'"
-            )
+        matches, plugins = match_spec(spec)
         for aid in matches:
             slots.extend(_builtin_slots(aid, devices))
+        slots.extend(_entry_point_slots(plugins))
     ids = [s.id for s in slots]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise HarnessError(f"adapter ids must be unique, {dupes} appear twice: rename the adapters")
     return slots
+
+
+def match_spec(spec: str) -> tuple[list[str], list[str]]:
+    """(built-in ids, entry-point names) an id or glob names; nothing is imported.
+
+    Raises ``UnknownAdapter`` with the fix when it names nothing."""
+    plugins = entry_points()
+    builtins, named = fnmatch.filter(BUILTIN, spec), fnmatch.filter(plugins, spec)
+    if not builtins and not named:
+        known = ", ".join([*BUILTIN, *plugins])
+        raise UnknownAdapter(f"unknown adapter {spec!r} in {ENV_VAR}; use a built-in or plug-in id "
+                             f"({known}), a glob over them, or 'module:factory'")
+    return builtins, named
 
 
 def load_adapter(spec: str, device: str = "cpu", adapter_id: str | None = None) -> EmbeddingAdapter:
@@ -192,3 +236,18 @@ def load_adapter(spec: str, device: str = "cpu", adapter_id: str | None = None) 
     adapter = _import_factory(BUILTIN[base])(device)
     adapter.source = adapter.source or spec
     return adapter
+
+
+def describe_slot(slot: Slot) -> dict:
+    """What the results record about an adapter: its own description when it loaded, else
+    what its id says (framework and variant guessed from ``<framework>-...-<variant>``)."""
+    if slot.adapter is not None:
+        try:
+            return {**slot.adapter.describe(), "skip_reason": None, "load_error": None}
+        except Exception as exc:  # a plug-in whose versions() or declaration is broken
+            slot.load_error = slot.load_error or f"describe() failed: {_load_error(exc)}"
+    device = "cuda" if slot.id.endswith("-cuda") else "cpu"
+    framework, _, variant = slot.id.removesuffix("-cuda").rpartition("-")
+    return {"id": slot.id, "framework": (framework or slot.id).split("-")[0], "variant": variant or "?",
+            "device": device, "source": "", "versions": {}, "declared": {},
+            "skip_reason": slot.skip_reason, "load_error": slot.load_error}

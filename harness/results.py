@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +71,35 @@ def read_json(path: Path) -> Any:
         raise CorruptResults(
             f"{path}: not valid JSON ({exc}); re-run the session that writes it or delete the file"
         ) from None
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def locked(folder: Path, what: str = "results", stream=sys.stderr):
+    """Hold the folder's lock while reading, merging and writing its results, so two runs
+    that finish together take turns instead of overwriting each other (flock: released by
+    the kernel if the holder dies)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.write(f"{what}: waiting for another run to finish writing {folder}\n")
+            started = time.monotonic()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            stream.write(f"{what}: got {folder} after {time.monotonic() - started:.1f} s\n")
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an unreadable results file out of the way (kept for inspection, never lost)."""
+    path = Path(path)
+    target = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+    os.replace(path, target)
+    return target

@@ -17,7 +17,8 @@ from harness.errors import HarnessError
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", type=Path, default=None,
-                        help="results folder of this machine (default: results/<machine-id>)")
+                        help="results folder (default: results/<machine-id> for the full profile, "
+                             "results/<machine-id>/profile-<name> for the others)")
     common.add_argument("--profile", choices=sorted(PROFILES), default="full",
                         help="smoke (CI, untimed), quick (~3 min) or full (default)")
     common.add_argument("--part", default=None, help="run: label of this process's part (core, keras-jax, ...)")
@@ -43,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.out is None:
+            from harness.bench.finalize import bench_dir
             from harness.results import machine_dir
 
-            args.out = machine_dir()
+            args.out = bench_dir(machine_dir(), args.profile)
         if args.command == "run":
             from harness.bench import parts
             from harness.bench.run import run_part

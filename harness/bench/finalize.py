@@ -1,8 +1,16 @@
-"""``harness.bench finalize``: the parts of one run -> bench.csv, bench_meta.json, BENCH.md, plots."""
+"""``harness.bench finalize``: the parts of one run -> bench.csv, bench_meta.json, BENCH.md, plots.
+
+The run's rows are merged into the folder's existing ones under the folder's lock: a row the
+run measured (same key: adapter, device, dtype, index dtype, pass, V, D, N, distribution)
+replaces the old one, every other row is kept with the run that measured it. So a selective
+run never erases the rest, and two runs finishing together never lose each other's rows.
+Each profile has a folder of its own (see ``bench_dir``), so rows of different profiles
+never mix."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -11,8 +19,9 @@ from harness.bench import crossover, parts, plots, tables
 from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import COLUMNS, adapters_meta, build_rows
 from harness.bench.sweep import get_profile
-from harness.errors import HarnessError
-from harness.results import atomic_write_json, atomic_write_text
+from harness.errors import CorruptResults, HarnessError
+from harness.report.load import BENCH_KEY
+from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
 
 PART_KEYS = ("profile", "timed", "started", "finished", "pytest_exit", "threads", "copy_bandwidth",
              "gemm_flops_per_s", "onehot_mem_budget", "self_check", "load_average", "device_copy_bandwidth")
@@ -23,36 +32,119 @@ def _sort_key(row: dict):
             row["pass"] or "", row["dim"] or 0, row["distribution"] or "", row["vocab"] or 0)
 
 
+def bench_dir(machine_folder: Path, profile: str) -> Path:
+    """Where a profile's results live: the full profile in the machine's folder (what the
+    README and the report show), every other profile in ``profile-<name>/`` below it."""
+    return Path(machine_folder) if profile == "full" else Path(machine_folder) / f"profile-{profile}"
+
+
+def _key(row: dict) -> tuple:
+    return tuple(str(row.get(k)) for k in BENCH_KEY)
+
+
+def _previous(out: Path, stream) -> tuple[list[dict], dict]:
+    """The folder's rows and metadata before this run; unreadable files are set aside."""
+    rows, meta = [], {}
+    csv_path, meta_path = out / "bench.csv", out / "bench_meta.json"
+    try:
+        if meta_path.exists():
+            meta = read_json(meta_path)
+        if csv_path.exists():
+            rows = tables.read_csv(csv_path.read_text(encoding="utf-8"), default_run_id=meta.get("run_id"))
+    except (CorruptResults, ValueError) as exc:
+        for path in (csv_path, meta_path):
+            if path.exists():
+                kept = set_aside(path)
+                stream.write(f"bench finalize: {path} unreadable ({str(exc).splitlines()[0]}); kept it as "
+                             f"{kept.name}, starting a new table\n")
+        return [], {}
+    return rows, meta
+
+
+def _merge(new_rows: list[dict], new_parts: dict, old_rows: list[dict], old_meta: dict) -> tuple[list[dict], dict]:
+    """New rows plus the old rows they do not replace; old part records that kept rows still
+    refer to are carried along (renamed ``part@run`` when this run has a part of that name)."""
+    measured = {_key(r) for r in new_rows}
+    kept = [dict(r) for r in old_rows if _key(r) not in measured]
+    old_parts = old_meta.get("parts") or {}
+    carried: dict[str, dict] = {}
+    for row in kept:
+        name = row.get("part")
+        if name is None or name not in old_parts:
+            continue
+        if name in new_parts:
+            renamed = f"{name}@{row.get('run_id')}"
+            carried[renamed] = old_parts[name]
+            row["part"] = renamed
+        else:
+            carried[name] = old_parts[name]
+    return new_rows + kept, {**carried, **new_parts}
+
+
 def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
     out = Path(out)
     parts.check_machine(out)
-    manifest, docs, ignored = parts.load_run(out, run_id)
-    failed = {p: e.get("message", "") for p, e in manifest["parts"].items() if e.get("status") == "failed"}
+    if not run_id:
+        raise HarnessError("finalize needs --run-id (the id the run's parts were written under)")
+    rdir = parts.run_dir(out, run_id)
+    manifest, docs, ignored = parts.load_run(rdir, run_id)
+    failed = {p: e.get("message", "") for p, e in manifest["parts"].items() if e.get("status") != "ok"}
     records = [doc["embedding_harness"] for doc in docs.values()]
     if not records:
-        raise HarnessError(f"run {manifest['run_id']} in {out} has no usable part "
-                           f"(failed: {', '.join(failed) or 'none recorded'})")
-    rows = sorted(build_rows(records), key=_sort_key)
-    adapters = adapters_meta(records)
-    entries = crossover.summarize(rows, adapters)
+        raise HarnessError(f"run {manifest['run_id']} in {rdir} has no usable part "
+                           f"(failed: {', '.join(f'{p}: {m}' for p, m in failed.items()) or 'none recorded'})")
+    new_rows = build_rows(records)
+    for row in new_rows:
+        row["run_id"] = manifest["run_id"]
+    new_parts = {r["part"]: {k: r.get(k) for k in PART_KEYS}
+                 | {"file": str((rdir / manifest["parts"][r["part"]]["file"]).relative_to(out)),
+                    "run_id": manifest["run_id"]} for r in records}
+    with locked(out, "bench finalize", stream):
+        old_rows, old_meta = _previous(out, stream)
+        merged, all_parts = _merge(new_rows, new_parts, old_rows, old_meta)
+        rows = sorted(merged, key=_sort_key)
+        adapters = {**(old_meta.get("adapters") or {}), **adapters_meta(records)}
+        meta = _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta)
+        atomic_write_text(out / "bench.csv", tables.to_csv(rows))
+        written_plots = plots.write_all(rows, meta["crossover"], out / "plots")
+        meta["plots"] = [str(p.relative_to(out)) for p in written_plots]
+        atomic_write_json(out / "bench_meta.json", meta)
+        atomic_write_text(out / "BENCH.md", tables.bench_md(rows, meta, meta["crossover"]))
+        _prune_raw(out, {r.get("run_id") for r in rows} | {manifest["run_id"]})
+    c = meta["counts"]
+    stream.write(f"bench finalize: {len(new_rows)} rows measured by run {manifest['run_id']} "
+                 f"({c['ok']} ok, {c['skipped']} skipped, {c['error']} errors in the whole table"
+                 + (f"; {meta['kept_rows']} rows kept from earlier runs" if meta["kept_rows"] else "")
+                 + f") -> {out}/BENCH.md\n")
+    for name in ignored:
+        stream.write(f"bench finalize: ignored {rdir / name} (not written by run {manifest['run_id']})\n")
+    for part, message in failed.items():
+        stream.write(f"bench finalize: part {part} FAILED: {message}\n")
+    return meta
+
+
+def _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta) -> dict:
     profiles = sorted({r.get("profile") for r in records})
     profile_name = profiles[0] if len(profiles) == 1 else "mixed: " + ", ".join(profiles)
     try:
         profile_settings = asdict(get_profile(profiles[0]))
     except ValueError:
         profile_settings = {}
+    kept = [r for r in rows if r.get("run_id") != manifest["run_id"]]
+    run_summary = {"run_id": manifest["run_id"], "profile": profile_name, "parts": sorted(manifest["parts"]),
+                   "failed_parts": failed, "rows": len(rows) - len(kept),
+                   "finalized": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     meta = {
         "machine_id": records[0]["machine"]["machine_id"],
         "machine": records[0]["machine"],
         "run_id": manifest["run_id"],
         "profile": profile_name,
         "profile_settings": profile_settings,
-        "finalized": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "parts": {r["part"]: {k: r.get(k) for k in PART_KEYS} | {"file": manifest["parts"][r["part"]]["file"]}
-                  for r in records},
-        "copy_bandwidth_gbps": {r["part"]: (r.get("copy_bandwidth") or {}).get("gbps") for r in records},
-        "device_copy_bandwidth_gbps": {r["part"]: (r.get("device_copy_bandwidth") or {}).get("gbps")
-                                       for r in records if r.get("device_copy_bandwidth")},
+        "finalized": run_summary["finalized"],
+        "parts": all_parts,
+        "copy_bandwidth_gbps": {k: (p.get("copy_bandwidth") or {}).get("gbps") for k, p in all_parts.items()},
+        "device_copy_bandwidth_gbps": {k: (p.get("device_copy_bandwidth") or {}).get("gbps")
+                                       for k, p in all_parts.items() if p.get("device_copy_bandwidth")},
         "onehot_mem_budget": records[0].get("onehot_mem_budget"),
         "adapters": adapters,
         "git": records[0]["machine"].get("git"),
@@ -61,20 +153,21 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
         "bytes_formula": BYTES_FORMULA_MD,
         "failed_parts": failed,
         "ignored_files": ignored,
+        "kept_rows": len(kept),
+        "kept_from_runs": sorted({str(r.get("run_id")) for r in kept}),
+        "runs": [*(old_meta.get("runs") or []), run_summary][-20:],
         "counts": {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "error")},
     }
     meta["self_check"] = tables.self_check_summary(meta)
-    meta["crossover"] = entries
-    atomic_write_text(out / "bench.csv", tables.to_csv(rows))
-    written_plots = plots.write_all(rows, entries, out / "plots")
-    meta["plots"] = [str(p.relative_to(out)) for p in written_plots]
-    atomic_write_json(out / "bench_meta.json", meta)
-    atomic_write_text(out / "BENCH.md", tables.bench_md(rows, meta, entries))
-    c = meta["counts"]
-    stream.write(f"bench finalize: {len(rows)} rows ({c['ok']} ok, {c['skipped']} skipped, "
-                 f"{c['error']} errors) from parts {', '.join(meta['parts'])} -> {out}/BENCH.md\n")
-    for name in ignored:
-        stream.write(f"bench finalize: ignored {out / name} (not written by run {manifest['run_id']})\n")
-    for part, message in failed.items():
-        stream.write(f"bench finalize: part {part} failed: {message}\n")
+    meta["crossover"] = crossover.summarize(rows, adapters)
     return meta
+
+
+def _prune_raw(out: Path, live: set) -> None:
+    """Drop raw run folders no row refers to any more (their rows were all measured again)."""
+    raw = out / parts.RAW_DIR
+    if not raw.is_dir():
+        return
+    for folder in raw.iterdir():
+        if folder.is_dir() and folder.name not in live:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,9 +1,10 @@
 """Part files and the run manifest: which ``bench-<part>.json`` belong to this run.
 
-``bench-run.json`` names the run id and, per part, the file written in that run. A ``run``
-with a new run id starts a new manifest, so ``finalize`` never mixes in a part file left
-over from an earlier run: files the manifest does not list are reported as ignored, and a
-listed file that cannot be read stops finalize with a one-line error naming it.
+Every run writes into a folder of its own, ``raw/<run-id>/`` beside the results, so two
+runs at once never touch each other's files. ``bench-run.json`` there names the run id and,
+per part, the file written in that run and its status; ``finalize`` reads only those files:
+others are reported as ignored, and a listed file that cannot be read stops finalize with a
+one-line error naming it. The raw files stay as the evidence behind bench.csv's rows.
 """
 
 from __future__ import annotations
@@ -21,8 +22,18 @@ MANIFEST = "bench-run.json"
 PART_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
+RAW_DIR = "raw"
+
+
 def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{os.getpid()}"
+
+
+def run_dir(out: Path, run_id: str) -> Path:
+    """``<out>/raw/<run-id>/``: this run's part files and manifest."""
+    if not PART_RE.match(run_id) or run_id.startswith("."):
+        raise HarnessError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only")
+    return Path(out) / RAW_DIR / run_id
 
 
 def part_file(out: Path, part: str) -> Path:
@@ -83,9 +94,9 @@ def load_run(out: Path, run_id: str | None = None) -> tuple[dict, dict[str, dict
                            f"did every 'run' of this session fail?")
     docs: dict[str, dict] = {}
     for part, entry in manifest["parts"].items():
-        if entry.get("status") == "failed":
-            continue
         path = out / entry["file"]
+        if entry.get("status") == "failed" and not path.exists():
+            continue  # it died before writing a record; the manifest says why
         doc = read_json(path)
         record = doc.get("embedding_harness") if isinstance(doc, dict) else None
         if not isinstance(record, dict) or not isinstance(record.get("cases"), list):

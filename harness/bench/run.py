@@ -9,7 +9,6 @@ only limit it honours). This parent never imports a framework.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import shutil
 import subprocess
@@ -18,8 +17,8 @@ from pathlib import Path
 
 from harness.bench import parts
 from harness.bench.sweep import DEFAULT_ONEHOT_BUDGET, Profile
-from harness.errors import CorruptResults, HarnessError, UnknownAdapter
-from harness.registry import BUILTIN, ENV_VAR, requested_specs
+from harness.errors import CorruptResults, HarnessError
+from harness.registry import match_spec, requested_specs
 from harness.results import atomic_write_json, read_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,9 +48,8 @@ def thread_env(threads: int, base: dict[str, str]) -> dict[str, str]:
 def check_specs(env: dict[str, str]) -> None:
     """Fail fast, with one line, on an adapter id that matches nothing (no imports)."""
     for spec in requested_specs(env) or []:
-        if ":" not in spec and not fnmatch.filter(BUILTIN, spec):
-            raise UnknownAdapter(f"unknown adapter {spec!r} in {ENV_VAR}; use a built-in id "
-                                 f"({', '.join(BUILTIN)}), a glob over them, or 'module:factory'")
+        if ":" not in spec:
+            match_spec(spec)
 
 
 def _cores(threads: int) -> set[int]:
@@ -68,7 +66,9 @@ def run_part(*, part: str, out: Path, profile: Profile, threads: int | None, run
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     parts.check_machine(out)
-    target = parts.part_file(out, part)
+    rdir = parts.run_dir(out, run_id)
+    rdir.mkdir(parents=True, exist_ok=True)
+    target = parts.part_file(rdir, part)
     check_specs(dict(os.environ))
     threads = threads or len(os.sched_getaffinity(0))
     cores = _cores(threads)
@@ -95,10 +95,10 @@ def run_part(*, part: str, out: Path, profile: Profile, threads: int | None, run
         except CorruptResults:
             message = (f"part {part}: the benchmark process exited with code {proc.returncode} "
                        f"without writing its record (see its output above)")
-            parts.record_part(out, run_id, part, profile.name, "failed", message)
+            parts.record_part(rdir, run_id, part, profile.name, "failed", message)
             raise HarnessError(message) from None
         if record.get("fatal"):
-            parts.record_part(out, run_id, part, profile.name, "failed", record["fatal"])
+            parts.record_part(rdir, run_id, part, profile.name, "failed", record["fatal"])
             raise HarnessError(record["fatal"])
         doc = read_json(pb_path) if pb_path.exists() else {"benchmarks": []}
     finally:
@@ -109,14 +109,27 @@ def run_part(*, part: str, out: Path, profile: Profile, threads: int | None, run
     counts: dict[str, int] = {}
     for case in record["cases"]:
         counts[case.get("status", "?")] = counts.get(case.get("status", "?"), 0) + 1
-    status = "errors" if counts.get("error") or proc.returncode not in (0,) else "ok"
-    parts.record_part(out, run_id, part, profile.name, status,
-                      "" if status == "ok" else f"pytest exit code {proc.returncode}")
+    problems = part_problems(record, counts, proc.returncode)
+    status = "failed" if problems else "ok"
+    parts.record_part(rdir, run_id, part, profile.name, status, "; ".join(problems))
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     bw = (record.get("copy_bandwidth") or {}).get("gbps")
     stream.write(f"bench {part} [{profile.name}, threads={threads}"
                  + (f", copy {bw:.1f} GB/s" if bw else "") + f"]: {summary} -> {target}\n")
     return 0 if status == "ok" else 1
+
+
+def part_problems(record: dict, counts: dict[str, int], returncode: int) -> list[str]:
+    """Why a part that wrote its record still failed, each named (empty: it did not)."""
+    problems = []
+    if counts.get("error"):
+        problems.append(f"{counts['error']} benchmark(s) raised an error")
+    bad = [c for c in record.get("self_check") or [] if c.get("ok") is False]
+    if bad:
+        problems.append("timing self-check failed: " + "; ".join(c.get("problem", "") for c in bad))
+    if returncode not in (0,) and not problems:
+        problems.append(f"the benchmark process exited with code {returncode}")
+    return problems
 
 
 def _remove_empty(path: Path) -> None:

@@ -38,7 +38,10 @@ from harness.errors import HarnessError
 from harness.results import atomic_write_json
 
 RECORD_SCHEMA = "embedding-harness/bench-part/1"
-SETTLE_S = 0.3  # pause between adapters, see BenchSession.switch_adapter
+SETTLE_S = 0.3
+# The harness and a bare timeit loop time the same call in one process: beyond these
+# ratios the harness's own timing path is suspect and the part is reported as failed.
+SELF_CHECK_RATIO = (0.25, 4.0)  # pause between adapters, see BenchSession.switch_adapter
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "XLA_FLAGS",
               "XLA_PYTHON_CLIENT_PREALLOCATE", "TF_FORCE_GPU_ALLOW_GROWTH")
@@ -342,6 +345,11 @@ class BenchSession:
             per_call = [t / number for t in timer.repeat(repeat=7, number=number)]
             entry.update(timeit_median_s=float(np.median(per_call)), timeit_min_s=min(per_call),
                          timeit_number=number, timeit_repeat=7)
+            ratio = entry["harness_median_s"] / entry["timeit_median_s"]
+            entry["ok"] = SELF_CHECK_RATIO[0] < ratio < SELF_CHECK_RATIO[1]
+            if not entry["ok"]:
+                entry["problem"] = (f"harness/timeit ratio {ratio:.2f} outside {SELF_CHECK_RATIO} "
+                                    f"({entry['harness_median_s']:.3g} s vs {entry['timeit_median_s']:.3g} s)")
         benchmark.extra_info.update(entry)
         self.self_checks.append(entry)
         return entry

@@ -118,3 +118,9 @@ def format_seconds(seconds: float | None) -> str:
 
 def format_gbps(gbps: float | None) -> str:
     return "—" if gbps is None else f"{gbps:.3g} GB/s"
+
+
+def failed_parts(machine) -> dict[str, str]:
+    """Benchmark parts of the machine's last run that failed: part -> why."""
+    parts = (machine.bench_meta or {}).get("failed_parts") or {}
+    return {str(k): str(v) for k, v in parts.items()} if isinstance(parts, dict) else {}

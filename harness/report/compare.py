@@ -135,6 +135,11 @@ def _pick(candidates: list[MachineResults], wanted: str | None, label: str) -> M
                          f"{wanted!r}; point at one results/<machine-id>/ folder")
 
 
+def bench_profile(side: MachineResults) -> str | None:
+    profile = (side.bench_meta or {}).get("profile")
+    return profile if isinstance(profile, str) else None
+
+
 def resolve(old_path: Path, new_path: Path, problems: list[str], force: bool) -> tuple[Side, Side]:
     """Both sides of a comparison, refusing different machines unless ``force``."""
     old_loaded = load_side(old_path, problems)
@@ -157,6 +162,14 @@ def resolve(old_path: Path, new_path: Path, problems: list[str], force: bool) ->
     if old_id != new_id and not force:
         raise CompareRefused(f"refusing to compare different machines: old is {old_id!r} ({old.path}), new is "
                              f"{new_id!r} ({new.path}); their timings are not comparable (--force to override)")
+    old_profile, new_profile = bench_profile(old), bench_profile(new)
+    if old_profile and new_profile and old_profile != new_profile:
+        if not force:
+            raise CompareRefused(f"refusing to compare benchmark profiles {old_profile!r} (old) and {new_profile!r} "
+                                 f"(new): their rounds and sizes differ, so the ratios would not mean anything "
+                                 f"(compare runs of one profile, or --force to override)")
+        problems.append(f"forced: old is profile {old_profile!r}, new is profile {new_profile!r}; "
+                        f"differences may come from the profiles, not the code")
     def label(named: Path, side: MachineResults) -> str:  # the file named, else the machine folder used
         return str(named) if Path(named).is_file() else str(side.path)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.report.benchtables import (
     Pivot,
+    failed_parts,
     format_gbps,
     format_seconds,
     not_measured,
@@ -215,6 +216,8 @@ def bench_section(machine: MachineResults, root: Path) -> str:
            f"<p>{len(rows)} rows: {counts['ok']} measured, {counts['skipped']} skipped, {counts['error']} "
            f"errors. Median time per call and GB/s; <b>bold</b> = fastest in its column. "
            f"All rows: <code>{mid}/bench.csv</code>.</p>"]
+    out += [f'<div class="warning">Benchmark part <b>{escape(part)}</b> FAILED: {escape(message)}</div>'
+            for part, message in failed_parts(machine).items()]
     summary = crossover(machine)
     if summary is not None:
         shaped = crossover_table(summary)

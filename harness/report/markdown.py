@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import html
 
+from harness import mdtext
 from harness.report.benchtables import (
     Pivot,
+    failed_parts,
     format_gbps,
     format_seconds,
     not_measured,
@@ -31,8 +33,8 @@ DETAIL_LIMIT = 4000  # characters of one failure's detail; the full text is in c
 
 
 def esc(text: object) -> str:
-    """One table cell: no pipes or newlines breaking the row."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """One table cell: no pipes or newlines breaking the row, no HTML from result files."""
+    return mdtext.cell(text)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -94,7 +96,7 @@ def conformance_section(matrix: ConformanceMatrix) -> list[str]:
                 cell.detail[:DETAIL_LIMIT] + "\n… (truncated; full text in conformance.json)")
             out += [f"<details><summary>❌ <code>{html.escape(adapter_label(key))}</code> · "
                     f"<code>{html.escape(check)}</code> on <code>{html.escape(machine)}</code></summary>", "",
-                    "```text", detail.replace("```", "ʼʼʼ") or "(no detail recorded)", "```", "", "</details>"]
+                    mdtext.code_block(detail or "(no detail recorded)"), "", "</details>"]
     mismatches = [[m, adapter_label(k), cap, str(declared), str(observed)]
                   for (k, m), run in matrix.runs.items() for cap, declared, observed in run.mismatches]
     if mismatches:
@@ -132,6 +134,8 @@ def bench_section(machine: MachineResults) -> list[str]:
     out = [f"### `{mid}`", "",
            f"{len(rows)} rows: {counts['ok']} measured, {counts['skipped']} skipped, {counts['error']} errors. "
            f"Median time per call (GB/s); **bold** = fastest in its column. All rows: {' · '.join(links)}.", ""]
+    for part, message in failed_parts(machine).items():
+        out += [f"> [!WARNING]\n> Benchmark part **{esc(part)}** FAILED: {esc(message)}", ""]
     summary = crossover(machine)
     if summary is not None:
         shaped = crossover_table(summary)

@@ -67,10 +67,17 @@ def adapter_label(key: AdapterKey) -> str:
     return adapter_id if device in ("", "cpu") or adapter_id.endswith(device) else f"{adapter_id} ({device})"
 
 
+def _same(declared: Any, observed: Any) -> bool:
+    """Lists (index dtypes) are sets here: the same dtypes in another order agree."""
+    if isinstance(declared, list) and isinstance(observed, list):
+        return sorted(map(str, declared)) == sorted(map(str, observed))
+    return declared == observed
+
+
 def _mismatches(adapter: dict) -> list[tuple[str, Any, Any]]:
     declared = adapter.get("declared") or {}
     observed = adapter.get("observed") or {}
-    return [(k, declared.get(k), v) for k, v in observed.items() if k in declared and declared[k] != v]
+    return [(k, declared.get(k), v) for k, v in observed.items() if k in declared and not _same(declared[k], v)]
 
 
 def conformance_matrix(machines: list[MachineResults]) -> ConformanceMatrix:

@@ -19,5 +19,4 @@ def test_method_self_check(benchmark, bench_session, self_check_repeat):
     assert entry["harness_median_s"] > 0
     if "timeit_median_s" in entry:
         # Same call, same process: the harness must not be off by a large factor.
-        ratio = entry["harness_median_s"] / entry["timeit_median_s"]
-        assert 0.25 < ratio < 4, f"harness/timeit ratio {ratio:.2f}"
+        assert entry["ok"], entry["problem"]

@@ -33,14 +33,15 @@ def smoke_results(tmp_path_factory):
 
 def test_smoke_run_writes_every_output(smoke_results):
     out = smoke_results
-    for name in ("bench-core.json", "bench-run.json", "bench.csv", "bench_meta.json", "BENCH.md",
-                 "plots/crossover.png", "plots/time_vs_vocab-numpy-cpu.png"):
+    for name in ("raw/smoke1/bench-core.json", "raw/smoke1/bench-run.json", "bench.csv", "bench_meta.json",
+                 "BENCH.md", "plots/crossover.png", "plots/time_vs_vocab-numpy-cpu.png"):
         assert (out / name).stat().st_size > 0, name
     assert not (out / "tmp").exists()
     rows = tables.read_csv((out / "bench.csv").read_text())
     assert (out / "bench.csv").read_text().splitlines()[0] == ",".join(COLUMNS)
     assert {r["adapter"] for r in rows} == {"numpy-gather", "numpy-onehot"}
     assert all(r["status"] == "ok" for r in rows)
+    assert {r["run_id"] for r in rows} == {"smoke1"}
     assert {r["pass"] for r in rows} == {"forward", "forward_backward"}
     assert {r["distribution"] for r in rows} == {"uniform", "zipf"}
     assert {r["dtype"] for r in rows} >= {"float32", "bfloat16"}  # numpy-gather declares bfloat16
@@ -87,8 +88,10 @@ def test_missing_framework_module_is_a_one_line_error(tmp_path):
 
 
 def test_finalize_without_a_run_is_a_one_line_error(tmp_path):
-    got = _cli("finalize", "--out", str(tmp_path))
+    got = _cli("finalize", "--out", str(tmp_path), "--run-id", "never-ran")
     assert got.returncode == 2 and got.stderr.count("\n") == 1 and "no benchmark run recorded" in got.stderr
+    got = _cli("finalize", "--out", str(tmp_path))
+    assert got.returncode == 2 and got.stderr.count("\n") == 1 and "--run-id" in got.stderr
 
 
 def test_finalize_names_a_corrupt_part(smoke_results, tmp_path):
@@ -96,6 +99,6 @@ def test_finalize_names_a_corrupt_part(smoke_results, tmp_path):
 
     out = tmp_path / "copy"
     shutil.copytree(smoke_results, out)
-    (out / "bench-core.json").write_text("{truncated")
-    got = _cli("finalize", "--out", str(out))
+    (out / "raw" / "smoke1" / "bench-core.json").write_text("{truncated")
+    got = _cli("finalize", "--out", str(out), "--run-id", "smoke1")
     assert got.returncode == 2 and "bench-core.json" in got.stderr and "Traceback" not in got.stderr

@@ -148,7 +148,8 @@ def test_untrusted_text_is_escaped_in_html_and_markdown(tmp_path):
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert html.count("<script>") == 1  # only the report's own filter script
     md = (tmp_path / "REPORT.md").read_text()
-    assert "forward\\|<script>" in md  # the pipe cannot split the table row
+    assert "forward\\|&lt;script&gt;" in md  # the pipe cannot split the row, the tag is text
+    assert "<script>" not in md
 
 
 def test_table_pads_and_escapes():

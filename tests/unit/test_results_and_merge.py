@@ -7,53 +7,62 @@ from pathlib import Path
 import pytest
 
 from harness import conformance, machine, results
-from harness.errors import CorruptResults, HarnessError
+from harness.errors import HarnessError
 from harness.readme import replace_section
 
 ROOT = Path(__file__).parents[2]
 
 
-def _part(label, adapters):
-    return {"part": label, "hypothesis_profile": "ci", "duration_s": 1.5, "created": "t",
-            "machine": {"machine_id": "m1", "cpu_model": "cpu", "cpu_count": 2, "git": {"commit": "abc"}},
-            "adapters": adapters}
+MACHINE = {"machine_id": "m1", "cpu_model": "cpu", "cpu_count": 2, "git": {"commit": "abc"}}
 
 
-def _adapter(aid, status="passed", skip_reason=None):
-    return {"id": aid, "framework": aid.split("-")[0], "variant": aid.rsplit("-", 1)[1], "device": "cpu",
-            "skip_reason": skip_reason, "observed": {"negative_index": "wrap"},
-            "counts": {"generated": 1, "passed": int(status == "passed"), "failed": int(status == "failed"),
-                       "xfailed": 0, "skipped": int(status == "skipped"), "examples": 3},
-            "checks": [{"check": "forward[float32]", "status": status, "detail": "boom\nrepro", "examples": 3}]}
+def _run(run_id, cells, profile="ci", selection=None, complete=True):
+    """A run record as the supervisor builds it: cells {adapter: {check: status}}."""
+    adapters = {aid: {"id": aid, "framework": aid.split("-")[0], "variant": aid.rsplit("-", 1)[1],
+                      "device": "cpu", "versions": {}, "declared": {}} for aid in cells}
+    measured = {aid: {check: conformance.cell({"check": check, "status": status, "detail": f"{status}\nrepro",
+                                               "examples": 3, "observed": {"negative_index": "wrap"}},
+                                              profile=profile, run_id=run_id)
+                      for check, status in checks.items()} for aid, checks in cells.items()}
+    return {"run_id": run_id, "profile": profile, "machine": MACHINE, "adapters": adapters, "cells": measured,
+            "selection": selection, "started": "t", "wall_s": 1.5, "processes": len(cells),
+            "complete": complete, "problems": []}
 
 
-def test_merge_keeps_the_part_that_ran_a_keras_adapter():
-    skipped = _adapter("keras-jax-gather", "skipped", skip_reason="needs KERAS_BACKEND=jax")
-    ran = _adapter("keras-jax-gather", "failed")
-    doc = conformance.merge_parts([_part("core", [skipped, _adapter("numpy-gather")]),
-                                   _part("keras-jax", [ran])])
-    by_id = {a["id"]: a for a in doc["adapters"]}
-    assert by_id["keras-jax-gather"]["part"] == "keras-jax"
-    assert by_id["keras-jax-gather"]["checks"][0]["status"] == "failed"
-    assert doc["schema"] == conformance.SCHEMA and doc["duration_s"] == 3.0
-    md = conformance.render_markdown(doc)
-    assert "**FAIL**" in md and "keras-jax-gather :: forward[float32] FAILED" in md and "repro" in md
+def test_a_selective_run_replaces_only_the_cells_it_measured():
+    full = conformance.merge_run(None, _run("r1", {"numpy-gather": {"forward[float32]": "passed",
+                                                                     "scalar_id": "passed"},
+                                                    "torch-gather": {"scalar_id": "passed"}}))
+    again = conformance.merge_run(full, _run("r2", {"numpy-gather": {"scalar_id": "failed"}}, profile="dev",
+                                             selection="pytest -k scalar_id"))
+    by_id = {a["id"]: a for a in again["adapters"]}
+    cells = {c["check"]: c for c in by_id["numpy-gather"]["checks"]}
+    assert cells["scalar_id"]["status"] == "failed" and cells["scalar_id"]["run_id"] == "r2"
+    assert cells["forward[float32]"]["status"] == "passed" and cells["forward[float32]"]["run_id"] == "r1"
+    assert by_id["torch-gather"]["checks"][0]["run_id"] == "r1"  # not selected: kept as it was
+    assert by_id["numpy-gather"]["counts"] == {"generated": 2, "passed": 1, "failed": 1, "xfailed": 0,
+                                               "skipped": 0, "examples": 6}
+    assert again["hypothesis_profile"] == "mixed" and again["profiles"] == {"ci": 2, "dev": 1}
+    assert [r["run_id"] for r in again["runs"]] == ["r1", "r2"] and again["runs"][1]["cells"] == 1
+    assert again["wall_s"] == 1.5  # the README quotes the last complete, unselective run
+    md = conformance.render_markdown(again)
+    assert "**FAIL**" in md and "numpy-gather :: scalar\\_id FAILED" in md and "repro" in md
+    assert "selection pytest -k scalar\\_id" in md
 
 
-def test_merge_without_parts_is_a_clear_error(tmp_path):
-    with pytest.raises(HarnessError, match="run nox -s conformance"):
-        conformance.merge_dir(tmp_path)
+def test_an_unreadable_record_is_set_aside_not_lost(tmp_path):
+    (tmp_path / "conformance.json").write_text('{"adapters": [')
+    conformance.record_run(tmp_path, _run("r1", {"numpy-gather": {"scalar_id": "passed"}}))
+    kept = [p.name for p in tmp_path.iterdir() if p.name.startswith("conformance.json.unreadable-")]
+    assert len(kept) == 1 and (tmp_path / kept[0]).read_text() == '{"adapters": ['
+    assert json.loads((tmp_path / "conformance.json").read_text())["runs"][0]["run_id"] == "r1"
 
 
-def test_corrupt_part_is_named_and_merge_cli_exits_2(tmp_path):
-    (tmp_path / "parts").mkdir()
-    bad = tmp_path / "parts" / "conformance-core.json"
-    bad.write_text('{"part": "core", "adapters": [')
-    with pytest.raises(CorruptResults, match="conformance-core.json"):
-        conformance.merge_dir(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "harness.conformance", "merge", str(tmp_path)],
+def test_corrupt_record_is_named_and_readme_cli_exits_2(tmp_path):
+    (tmp_path / "conformance.json").write_text('{"adapters": [')
+    proc = subprocess.run([sys.executable, "-m", "harness.conformance", "readme", str(tmp_path)],
                           capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 2 and "conformance-core.json" in proc.stderr
+    assert proc.returncode == 2 and "conformance.json" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -77,9 +86,12 @@ def test_machine_dirs_are_separate_and_ids_validated(tmp_path, monkeypatch):
     monkeypatch.setenv(machine.ID_ENV, "box-b")
     b = results.machine_dir(tmp_path)
     assert a != b and a.name == "box-a"
-    monkeypatch.setenv(machine.ID_ENV, "../escape")
-    with pytest.raises(ValueError, match="letters, digits"):
-        machine.machine_id()
+    for bad in ("../escape", "..", ".", "a/b", "x" * 65, "-dash-first"):
+        monkeypatch.setenv(machine.ID_ENV, bad)
+        with pytest.raises(HarnessError, match="letters, digits|at most 64"):
+            machine.machine_id()
+    monkeypatch.setenv(machine.ID_ENV, "x" * 64)
+    assert machine.machine_id() == "x" * 64
 
 
 def test_default_machine_id_names_the_hardware(monkeypatch):

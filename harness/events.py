@@ -1,0 +1,54 @@
+"""The event stream between a conformance process and the supervisor that started it.
+
+A pytest process appends one JSON object per line, flushed at once, so whatever it wrote
+before dying (a segfault, ``os._exit``, a kill after a timeout) is still there:
+
+- ``collected``: the adapters of this process (their description) and the checks selected;
+- ``start``: a check is about to run (the supervisor blames a death on the open one);
+- ``result``: its outcome (status, detail with the repro snippet, examples, observations).
+
+A restarted process reads the same file and skips every check that already has an outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+class EventLog:
+    """Appends events to one file; each line is written with a single ``write`` call."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, event: str, **fields) -> None:
+        line = json.dumps({"event": event, "t": time.time(), "pid": os.getpid(), **fields}, default=str)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+
+
+def read_events(path: Path) -> list[dict]:
+    """Every complete event in ``path``; a torn last line (the writer died mid-line) is dropped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and "event" in event:
+            events.append(event)
+    return events
+
+
+def finished_checks(events: list[dict]) -> set[tuple[str, str]]:
+    """(adapter id, check) pairs that have an outcome."""
+    return {(e["adapter"], e["check"]) for e in events if e["event"] == "result"}

@@ -1,0 +1,502 @@
+"""Run the conformance suite in isolated processes that may die, hang or misbehave.
+
+Every built-in adapter, every ``module:factory`` spec and every installed plug-in gets a
+pytest process of its own (a *unit*, with the environment it needs, e.g. KERAS_BACKEND),
+up to ``--jobs`` at once. Each process streams its events (harness/events.py). When one
+dies (a segfault, ``os._exit``, a killed process) the check it was running is recorded as
+failed with the signal or exit status and the tail of its output, and the unit is started
+again for the checks it had not reached. A check that runs past ``--timeout`` is killed and
+recorded the same way. Nothing a unit finished before is lost, and the others never notice.
+
+Why not pytest-xdist: a crashed xdist worker is reported without its exit status or signal,
+and a hang inside native code cannot be interrupted from within the process; here the parent
+owns each process, so it can read both and kill a hang. The parent never imports a framework.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from harness import hypothesis_profiles, machine
+from harness.checks import CHECKS
+from harness.conformance import cell, record_run
+from harness.errors import HarnessError, UnknownAdapter
+from harness.events import EventLog
+from harness.progress import Progress
+from harness.registry import BUILTIN, BUILTIN_ENV, ENV_VAR, entry_points, match_spec, requested_specs
+from harness.results import machine_dir
+
+REPO = Path(__file__).resolve().parents[1]
+SUITE = REPO / "tests" / "conformance"
+TIMEOUT_ENV = "EMBEDDING_HARNESS_CHECK_TIMEOUT"
+DEFAULT_TIMEOUT_S = 600.0  # one check; the thorough profile's slowest property takes minutes
+POLL_S = 0.2
+LOG_TAIL_LINES = 25
+# On a GPU, JAX and TensorFlow would each grab most of its memory at start-up.
+GPU_SHARING_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+STOP_EARLY_ARGS = ("-x", "--exitfirst", "--maxfail")
+
+
+@dataclasses.dataclass
+class Unit:
+    """One process's worth of adapters: what it is called, what it loads, its environment."""
+
+    label: str
+    specs: list[str]
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+# --- planning (no framework is imported) ------------------------------------------------
+def _check_module(spec: str) -> None:
+    module = spec.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise UnknownAdapter(f"adapter module {module!r} (from {spec!r}) is not importable: install it "
+                             f"or add its folder to PYTHONPATH")
+
+
+def plan_units(specs: list[str] | None) -> list[Unit]:
+    """The processes to start for a selection (None: every built-in and installed plug-in).
+
+    Raises ``UnknownAdapter`` (one line) for a name that matches nothing."""
+    if specs is None:
+        builtins, plugins, factories = list(BUILTIN), list(entry_points()), []
+    else:
+        builtins, plugins, factories = [], [], []
+        for spec in specs:
+            if ":" in spec:
+                _check_module(spec)
+                factories.append(spec)
+                continue
+            ids, names = match_spec(spec)
+            builtins += [i for i in ids if i not in builtins]
+            plugins += [n for n in names if n not in plugins]
+    units = [Unit(aid, [aid], dict(BUILTIN_ENV.get(aid, {}))) for aid in builtins]
+    units += [Unit(f"plugin-{name}", [name]) for name in plugins]
+    units += [Unit(spec, [spec]) for spec in dict.fromkeys(factories)]
+    return units
+
+
+def _safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label)[:80]
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"was killed by {name} (signal {-returncode})"
+    return f"exited with status {returncode}"
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The part of a process's output that explains its end: Python's fault-handler dump
+    (a crash, or the stack of a hang we aborted) from its top frame, else the last lines."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
+    except OSError:
+        return ""
+    for i, line in enumerate(text):
+        if line.startswith("Fatal Python error"):
+            return "\n".join(text[i:i + lines])
+    return "\n".join(text[-lines:])
+
+
+# --- one unit's processes ---------------------------------------------------------------
+class UnitRun:
+    """A unit across its attempts: what it collected, finished, and how its processes ended."""
+
+    def __init__(self, unit: Unit, scratch: Path, pytest_args: list[str], timeout_s: float):
+        self.unit = unit
+        self.events_path = scratch / f"events-{_safe(unit.label)}.jsonl"
+        self.scratch = scratch
+        self.pytest_args = pytest_args
+        self.timeout_s = timeout_s
+        self.attempts = 0
+        self.proc: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+        self.offset = 0
+        self.partial = b""
+        self.started_at = 0.0
+        self.collected: list[tuple[str, str]] = []
+        self.adapters: dict[str, dict] = {}
+        self.results: dict[tuple[str, str], dict] = {}
+        self.open: tuple[tuple[str, str], float] | None = None
+        self.saw_collection = False
+        self.problems: list[str] = []
+        self.finished = False
+        self.stopped_early = False
+        self.startup_failure: str | None = None
+        self.progress_this_attempt = 0
+
+    # the process
+    def start(self) -> None:
+        self.attempts += 1
+        self.log_path = self.scratch / f"log-{_safe(self.unit.label)}-{self.attempts}.txt"
+        cmd = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider",
+               f"--adapters={','.join(self.unit.specs)}", f"--conformance-events={self.events_path}",
+               *self.pytest_args]
+        cwd = os.getcwd()
+        env = {**os.environ, **GPU_SHARING_ENV, **self.unit.env}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, str(REPO), env.get("PYTHONPATH", "")) if p)
+        env.pop(ENV_VAR, None)  # the unit's --adapters is the selection
+        with open(self.log_path, "wb") as log:
+            # A session of its own: the whole process group can be killed, and a terminal's
+            # Ctrl-C reaches the supervisor only, which then stops everything itself.
+            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        self.started_at = time.monotonic()
+        self.open = None
+        self.saw_collection = False
+        self.progress_this_attempt = 0
+
+    def kill(self, dump_stack: bool = False) -> None:
+        """Kill the process group; with ``dump_stack`` first SIGABRT, so Python's fault handler
+        (on in pytest) prints where a hung check was stuck."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        if dump_stack:
+            try:
+                os.kill(self.proc.pid, signal.SIGABRT)
+                self.proc.wait(timeout=2)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+    # events
+    def read_events(self) -> list[dict]:
+        import json
+
+        try:
+            with open(self.events_path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        data = self.partial + data
+        *lines, self.partial = data.split(b"\n")
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return events
+
+    def apply(self, event: dict, profile: str, run_id: str) -> tuple[str, str] | None:
+        """Update the state; returns the (adapter, check) a result event finished."""
+        kind = event.get("event")
+        if kind == "collected":
+            self.saw_collection = True
+            for info in event.get("adapters", []):
+                self.adapters[info["id"]] = info
+            for aid, check in event.get("checks", []):
+                if (aid, check) not in self.collected:
+                    self.collected.append((aid, check))
+        elif kind == "start":
+            self.open = ((event["adapter"], event["check"]), time.monotonic())
+        elif kind == "result":
+            pair = (event["adapter"], event["check"])
+            self.results[pair] = cell({**event, "check": event["check"]}, profile=profile, run_id=run_id)
+            self.open = None
+            self.progress_this_attempt += 1
+            return pair
+        return None
+
+    def blame(self, pair: tuple[str, str], why: str, profile: str, run_id: str) -> None:
+        """Record a death or a hang as the failure of the check that was running."""
+        log = _tail(self.log_path) if self.log_path else ""
+        detail = f"{why}\n--- last lines of the process output ({self.log_path}) ---\n{log}" if log else why
+        self.results[pair] = cell({"check": pair[1], "status": "failed", "detail": detail},
+                                  profile=profile, run_id=run_id)
+        # In the shared stream too: the restarted process must not run this check again.
+        EventLog(self.events_path).write("result", adapter=pair[0], check=pair[1], status="failed",
+                                         detail=detail, blamed_by="supervisor")
+        self.offset, self.partial = self._size(), b""
+        self.problems.append(f"{pair[0]} :: {pair[1]}: {why}")
+        self.progress_this_attempt += 1
+        self.open = None
+
+    def _size(self) -> int:
+        try:
+            return self.events_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def remaining(self) -> list[tuple[str, str]]:
+        return [p for p in self.collected if p not in self.results]
+
+
+# --- the supervisor -----------------------------------------------------------------------
+class Supervisor:
+    def __init__(self, units: list[Unit], scratch: Path, *, jobs: int, timeout_s: float,
+                 pytest_args: list[str], profile: str, run_id: str, stream=sys.stderr):
+        self.runs = [UnitRun(u, scratch, pytest_args, timeout_s) for u in units]
+        self.jobs = max(1, jobs)
+        self.timeout_s = timeout_s
+        self.profile = profile
+        self.run_id = run_id
+        self.stream = stream
+        self.stop_early = any(a.split("=")[0] in STOP_EARLY_ARGS for a in pytest_args)
+        self.progress = Progress(len(units) * len(CHECKS), "conformance", stream=stream, heartbeat_s=30)
+        self.processes = 0
+        self.interrupted = False
+
+    def _expected_total(self) -> int:
+        return sum(len(r.collected) if r.saw_collection or r.finished else len(CHECKS) for r in self.runs)
+
+    def _label(self, running: list[UnitRun]) -> str:
+        names = []
+        for r in running:
+            names.append(f"{r.open[0][0]}::{r.open[0][1]}" if r.open else f"{r.unit.label} (starting)")
+        return ", ".join(names)
+
+    def _after_exit(self, r: UnitRun, hang: str | None = None) -> bool:
+        """Handle a process that ended; True when the unit should be started again."""
+        rc = r.proc.returncode
+        why = hang or f"the process {describe_exit(rc)}"
+        died_in_check = r.open is not None
+        if died_in_check:
+            pair = r.open[0]
+            r.blame(pair, f"{why} while running this check", self.profile, self.run_id)
+            self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome="failed")
+        if not r.saw_collection and not r.collected:
+            r.problems.append(f"{r.unit.label}: {why} before it collected its checks")
+            r.startup_failure = (f"{why} before it collected its checks\n--- last lines of the process "
+                                 f"output ({r.log_path}) ---\n{_tail(r.log_path)}")
+            return False
+        remaining = r.remaining()
+        if not remaining:
+            return False
+        if r.attempts > len(r.collected):  # a safety net: every attempt finishes at least one check
+            for pair in remaining:
+                r.blame(pair, f"not run: the unit was restarted {r.attempts} times", self.profile, self.run_id)
+            return False
+        if died_in_check:
+            return True  # the check that killed it is recorded: the rest runs in a new process
+        if rc == 1 and not hang:  # pytest stopped on its own (-x, --maxfail): the rest was not run
+            r.stopped_early = True
+            return False
+        if r.progress_this_attempt:
+            return True  # died between two checks after finishing some: try the rest again
+        for pair in remaining:
+            r.blame(pair, f"{why} before running this check", self.profile, self.run_id)
+        return False
+
+    def run(self) -> None:
+        pending = list(self.runs)  # in the caller's order
+        running: list[UnitRun] = []
+        try:
+            while pending or running:
+                while pending and len(running) < self.jobs and not (self.stop_early and self._any_failure()):
+                    r = pending.pop(0)
+                    r.start()
+                    self.processes += 1
+                    running.append(r)
+                if self.stop_early and self._any_failure() and not running:
+                    break
+                time.sleep(POLL_S)
+                for r in list(running):
+                    self._poll(r, running, pending)
+                self.progress.total = max(self._expected_total(), self.progress.done)
+                self.progress.tick(self._label(running))
+        except KeyboardInterrupt:
+            for r in running:
+                r.kill()
+            self.stream.write("\nconformance: interrupted; recording the checks that finished\n")
+            self.interrupted = True
+        self.progress.close()
+
+    def _any_failure(self) -> bool:
+        return any(c["status"] == "failed" for r in self.runs for c in r.results.values())
+
+    def _poll(self, r: UnitRun, running: list[UnitRun], pending: list[UnitRun]) -> None:
+        for event in r.read_events():
+            pair = r.apply(event, self.profile, self.run_id)
+            if pair:
+                status = r.results[pair]["status"]
+                self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome=status)
+        now = time.monotonic()
+        hung = None
+        if r.open and now - r.open[1] > self.timeout_s:
+            hung = f"timed out: still running after {self.timeout_s:g} s (the limit; --timeout or {TIMEOUT_ENV})"
+        elif not r.saw_collection and now - r.started_at > self.timeout_s:
+            hung = f"the process was killed after waiting {self.timeout_s:g} s"
+        if hung:
+            r.kill(dump_stack=True)
+        if r.proc.poll() is None:
+            return
+        for event in r.read_events():  # whatever it wrote before it ended still counts
+            pair = r.apply(event, self.profile, self.run_id)
+            if pair:
+                self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome=r.results[pair]["status"])
+        running.remove(r)
+        if self._after_exit(r, hung):
+            pending.insert(0, r)  # the rest of this unit, in a fresh process
+        else:
+            r.finished = True
+            self.progress.note(self._unit_line(r))
+
+    def _unit_line(self, r: UnitRun) -> str:
+        counts: dict[str, int] = {}
+        for c in r.results.values():
+            counts[c["status"]] = counts.get(c["status"], 0) + 1
+        text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no check selected"
+        extra = f"; {len(r.problems)} crash/timeout" if r.problems else ""
+        return f"conformance: {r.unit.label} done: {text}{extra}"
+
+    # the record
+    def record(self, machine_meta: dict, started: str, wall_s: float, selection: str | None) -> dict:
+        adapters: dict[str, dict] = {}
+        cells: dict[str, dict] = {}
+        problems: list[str] = []
+        complete = not self.interrupted
+        for r in self.runs:
+            problems += r.problems
+            if r.startup_failure:
+                from harness.registry import Slot, describe_slot
+
+                aid = r.unit.label
+                adapters[aid] = describe_slot(Slot(aid, load_error=r.startup_failure))
+                cells[aid] = {c.name: cell({"check": c.name, "status": "failed", "detail": r.startup_failure},
+                                           profile=self.profile, run_id=self.run_id) for c in CHECKS}
+                continue
+            adapters.update(r.adapters)
+            for (aid, name), c in r.results.items():
+                cells.setdefault(aid, {})[name] = c
+            if r.remaining() or not r.finished:
+                complete = False
+        return {"run_id": self.run_id, "profile": self.profile, "machine": machine_meta, "adapters": adapters,
+                "cells": cells, "selection": selection, "started": started, "wall_s": round(wall_s, 1),
+                "processes": self.processes, "complete": complete, "problems": problems}
+
+
+def _order_by_last_duration(units: list[Unit], results_dir: Path) -> list[Unit]:
+    """Longest first (from the last recorded durations), so the slowest unit does not start last."""
+    from harness.errors import CorruptResults
+    from harness.results import read_json
+
+    durations: dict[str, float] = {}
+    try:
+        doc = read_json(results_dir / "conformance.json")
+        for a in doc.get("adapters", []):
+            durations[a["id"]] = sum(c.get("duration_s") or 0 for c in a.get("checks", []))
+    except (CorruptResults, AttributeError, TypeError, KeyError):
+        pass
+    return sorted(units, key=lambda u: -durations.get(u.label, float("inf")))
+
+
+def _timeout(value: float | None) -> float:
+    raw = value if value is not None else os.environ.get(TIMEOUT_ENV)
+    if raw is None or raw == "":
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise HarnessError(f"{TIMEOUT_ENV}={raw!r}: give the seconds one check may run, e.g. 600") from None
+    if seconds <= 0:
+        raise HarnessError(f"check timeout {seconds:g} s: must be positive (--timeout or {TIMEOUT_ENV})")
+    return seconds
+
+
+def run_conformance(*, jobs: int | None = None, timeout: float | None = None,
+                    pytest_args: list[str] | None = None, stream=sys.stderr) -> int:
+    """The whole run: validate, run every unit, merge into the machine's results.
+
+    Exit status: 0 every selected check ran and none failed; 1 a check failed, crashed,
+    timed out or did not run; 2 a configuration error (raised as HarnessError); 5 the
+    selection matched no check."""
+    from datetime import datetime, timezone
+
+    pytest_args = list(pytest_args or [])
+    # Configuration first, each problem as one line: nothing runs and nothing is written.
+    profile = hypothesis_profiles.chosen()
+    timeout_s = _timeout(timeout)
+    if jobs is not None and jobs < 1:
+        raise HarnessError(f"--jobs {jobs}: must be at least 1")
+    specs = requested_specs()
+    units = plan_units(specs)
+    if not units:
+        raise HarnessError("no adapter selected: check EMBEDDING_HARNESS_ADAPTERS")
+    meta = machine.metadata()  # validates the machine id before anything is written
+    out = machine_dir()
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    scratch = out / "tmp" / f"conformance-{run_id}"
+    scratch.mkdir(parents=True)
+    jobs = jobs or len(os.sched_getaffinity(0))
+    units = _order_by_last_duration(units, out)
+    selection_parts = []
+    if specs is not None:
+        selection_parts.append(f"{ENV_VAR}={','.join(specs)}")
+    if pytest_args:
+        selection_parts.append("pytest " + " ".join(pytest_args))
+    selection = "; ".join(selection_parts) or None
+    stream.write(f"conformance: run {run_id}, {len(units)} processes ({jobs} at a time), profile {profile}, "
+                 f"timeout {timeout_s:g} s per check -> {out}\n")
+    started_iso = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = time.monotonic()
+    supervisor = Supervisor(units, scratch, jobs=jobs, timeout_s=timeout_s, pytest_args=pytest_args,
+                            profile=profile, run_id=run_id, stream=stream)
+    supervisor.run()
+    run = supervisor.record(meta, started_iso, time.monotonic() - started, selection)
+    measured = sum(len(v) for v in run["cells"].values())
+    if measured:
+        doc = record_run(out, run, stream)
+        kept = sum(a["counts"]["generated"] for a in doc["adapters"]) - measured
+        stream.write(f"conformance: recorded {measured} cells of run {run_id} in {out}/conformance.json"
+                     + (f" ({kept} cells from earlier runs kept)" if kept else "") + "\n")
+    return _report(supervisor, run, scratch, stream)
+
+
+def _report(supervisor: Supervisor, run: dict, scratch: Path, stream) -> int:
+    statuses: dict[str, int] = {}
+    failures = []
+    for aid, cells in run["cells"].items():
+        for name, c in cells.items():
+            statuses[c["status"]] = statuses.get(c["status"], 0) + 1
+            if c["status"] == "failed":
+                failures.append(f"  FAIL {aid} :: {name}: {(c['detail'].strip().splitlines() or [''])[0][:160]}")
+    not_run = sum(len(r.remaining()) for r in supervisor.runs)
+    for line in failures[:40]:
+        stream.write(line + "\n")
+    if len(failures) > 40:
+        stream.write(f"  ... and {len(failures) - 40} more (see conformance.md)\n")
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    stream.write(f"conformance: {sum(statuses.values())} checks ran ({counts or 'none'})"
+                 + (f", {not_run} selected but not run" if not_run else "")
+                 + (f"; {len(run['problems'])} crashed or timed out" if run["problems"] else "") + "\n")
+    if failures or run["problems"] or not_run or supervisor.interrupted:
+        stream.write(f"conformance: process logs kept in {scratch}\n")
+    else:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            scratch.parent.rmdir()
+        except OSError:
+            pass
+    if supervisor.interrupted:
+        return 130
+    if not statuses and not not_run:
+        stream.write("conformance: the selection matched no check (nothing was recorded)\n")
+        return 5
+    return 1 if failures or not_run else 0
