@@ -171,13 +171,17 @@ def pytest_collection_finish(session):
     _STATE["progress"] = Progress(len(cases), "conformance") if cases and not events else None
 
 
+def adapter_of_nodeid(nodeid: str) -> str:
+    """``path::test[<adapter id>::<check>]`` -> the adapter id (check names hold brackets too)."""
+    return nodeid.split("[", 1)[-1].split("::")[0]
+
+
 def pytest_runtest_logreport(report):
     progress = _STATE.get("progress")
     if progress is None or "[" not in report.nodeid:
         return
     if report.when == "call" or (report.when == "setup" and report.skipped):
-        # nodeid: path::test[<adapter id>::<check>]; check names hold brackets of their own.
-        label = report.nodeid.split("[", 1)[-1].split("::")[0]
+        label = adapter_of_nodeid(report.nodeid)
         outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
         progress.advance(label=label, outcome=outcome)
 

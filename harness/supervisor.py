@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -120,12 +121,11 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 class UnitRun:
     """A unit across its attempts: what it collected, finished, and how its processes ended."""
 
-    def __init__(self, unit: Unit, scratch: Path, pytest_args: list[str], timeout_s: float):
+    def __init__(self, unit: Unit, scratch: Path, pytest_args: list[str]):
         self.unit = unit
         self.events_path = scratch / f"events-{_safe(unit.label)}.jsonl"
         self.scratch = scratch
         self.pytest_args = pytest_args
-        self.timeout_s = timeout_s
         self.attempts = 0
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
@@ -183,8 +183,7 @@ class UnitRun:
 
     # events
     def read_events(self) -> list[dict]:
-        import json
-
+        """Events appended since the last read (a line still being written waits for the next)."""
         try:
             with open(self.events_path, "rb") as handle:
                 handle.seek(self.offset)
@@ -250,7 +249,7 @@ class UnitRun:
 class Supervisor:
     def __init__(self, units: list[Unit], scratch: Path, *, jobs: int, timeout_s: float,
                  pytest_args: list[str], profile: str, run_id: str, stream=sys.stderr):
-        self.runs = [UnitRun(u, scratch, pytest_args, timeout_s) for u in units]
+        self.runs = [UnitRun(u, scratch, pytest_args) for u in units]
         self.jobs = max(1, jobs)
         self.timeout_s = timeout_s
         self.profile = profile
@@ -322,6 +321,8 @@ class Supervisor:
         except KeyboardInterrupt:
             for r in running:
                 r.kill()
+                for event in r.read_events():  # checks that finished before the kill count
+                    r.apply(event, self.profile, self.run_id)
             self.stream.write("\nconformance: interrupted; recording the checks that finished\n")
             self.interrupted = True
         self.progress.close()
@@ -362,6 +363,8 @@ class Supervisor:
             counts[c["status"]] = counts.get(c["status"], 0) + 1
         text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no check selected"
         extra = f"; {len(r.problems)} crash/timeout" if r.problems else ""
+        if r.stopped_early:
+            extra += f"; stopped early, {len(r.remaining())} not run"
         return f"conformance: {r.unit.label} done: {text}{extra}"
 
     # the record
@@ -476,6 +479,9 @@ def _report(supervisor: Supervisor, run: dict, scratch: Path, stream) -> int:
             if c["status"] == "failed":
                 failures.append(f"  FAIL {aid} :: {name}: {(c['detail'].strip().splitlines() or [''])[0][:160]}")
     not_run = sum(len(r.remaining()) for r in supervisor.runs)
+    unstarted = [r.unit.label for r in supervisor.runs if not r.attempts]
+    if unstarted:
+        stream.write(f"conformance: not started after the first failure (-x/--maxfail): {', '.join(unstarted)}\n")
     for line in failures[:40]:
         stream.write(line + "\n")
     if len(failures) > 40:
@@ -499,4 +505,4 @@ def _report(supervisor: Supervisor, run: dict, scratch: Path, stream) -> int:
     if not statuses and not not_run:
         stream.write("conformance: the selection matched no check (nothing was recorded)\n")
         return 5
-    return 1 if failures or not_run else 0
+    return 1 if failures or not_run or unstarted else 0

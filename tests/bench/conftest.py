@@ -75,7 +75,7 @@ def pytest_collection_modifyitems(config, items):
         pytest.exit(f"bench: {session.fatal}", returncode=4)
     ours = [i for i in items if _ours(i)]  # a run of all tests also collects other suites
     if ours:
-        config.stash[_PROGRESS] = Progress(len(ours), f"bench {session.part}")
+        config.stash[_PROGRESS] = Progress(len(ours), f"bench {session.part}", heartbeat_s=30)
 
 
 @pytest.fixture(scope="session")

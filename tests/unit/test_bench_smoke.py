@@ -1,5 +1,6 @@
 """End to end on NumPy: run (smoke) -> finalize -> readme, and the one-line error paths."""
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,72 @@ def test_finalize_names_a_corrupt_part(smoke_results, tmp_path):
     (out / "raw" / "smoke1" / "bench-core.json").write_text("{truncated")
     got = _cli("finalize", "--out", str(out), "--run-id", "smoke1")
     assert got.returncode == 2 and "bench-core.json" in got.stderr and "Traceback" not in got.stderr
+
+
+def _copy(smoke_results, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_results, out)
+    return out
+
+
+def test_a_selective_run_keeps_the_rows_it_did_not_measure(smoke_results, tmp_path):
+    out = _copy(smoke_results, tmp_path)
+    only = {"EMBEDDING_HARNESS_ADAPTERS": "numpy-gather"}
+    assert _cli("run", "--part", "core", "--out", str(out), "--profile", "smoke", "--run-id", "smoke2",
+                env_extra=only).returncode == 0
+    fin = _cli("finalize", "--out", str(out), "--profile", "smoke", "--run-id", "smoke2")
+    assert fin.returncode == 0, fin.stderr
+    rows = tables.read_csv((out / "bench.csv").read_text())
+    before = tables.read_csv((smoke_results / "bench.csv").read_text())
+    assert len(rows) == len(before)
+    assert {r["run_id"] for r in rows if r["adapter"] == "numpy-gather"} == {"smoke2"}
+    assert {r["run_id"] for r in rows if r["adapter"] == "numpy-onehot"} == {"smoke1"}
+    assert (out / "raw" / "smoke1").is_dir()  # still the evidence behind the kept rows
+    assert "kept from earlier runs (smoke1)" in (out / "BENCH.md").read_text()
+    meta = json.loads((out / "bench_meta.json").read_text())
+    assert set(meta["parts"]) == {"core", "core@smoke1"}
+    assert meta["kept_rows"] == sum(r["adapter"] == "numpy-onehot" for r in before)
+    # A run that measures everything again leaves no row, and no raw folder, of the old runs.
+    assert _cli("run", "--part", "core", "--out", str(out), "--profile", "smoke", "--run-id", "smoke3",
+                env_extra={"EMBEDDING_HARNESS_ADAPTERS": "numpy-*"}).returncode == 0
+    assert _cli("finalize", "--out", str(out), "--profile", "smoke", "--run-id", "smoke3").returncode == 0
+    assert {r["run_id"] for r in tables.read_csv((out / "bench.csv").read_text())} == {"smoke3"}
+    assert sorted(p.name for p in (out / "raw").iterdir()) == ["smoke3"]
+
+
+def test_each_profile_writes_its_own_folder(tmp_path):
+    env = {"EMBEDDING_HARNESS_ADAPTERS": "numpy-gather", "EMBEDDING_HARNESS_RESULTS": str(tmp_path)}
+    assert _cli("run", "--part", "core", "--profile", "smoke", "--run-id", "p1", env_extra=env).returncode == 0
+    assert _cli("finalize", "--profile", "smoke", "--run-id", "p1", env_extra=env).returncode == 0
+    machine = tmp_path / "bench-smoke-test"
+    assert (machine / "profile-smoke" / "bench.csv").exists() and (machine / "profile-smoke" / "raw" / "p1").is_dir()
+    assert not (machine / "bench.csv").exists()  # the full profile's table is not touched
+
+
+def test_a_failed_part_is_listed_as_failed_in_bench_md_and_the_report(smoke_results, tmp_path):
+    from harness.report import build_report
+
+    root = tmp_path / "results"
+    out = _copy(smoke_results, root)
+    manifest = out / "raw" / "smoke1" / "bench-run.json"
+    data = json.loads(manifest.read_text())
+    data["parts"]["core"].update(status="failed", message="timing self-check failed: harness/timeit ratio 0.20")
+    manifest.write_text(json.dumps(data))
+    assert _cli("finalize", "--out", str(out), "--profile", "smoke", "--run-id", "smoke1").returncode == 0
+    md = (out / "BENCH.md").read_text()
+    assert "**1 part(s) FAILED**: core: timing self-check failed: harness/timeit ratio 0.20" in md
+    build_report(root)
+    assert "Benchmark part **core** FAILED: timing self-check failed" in (root / "REPORT.md").read_text()
+    assert "Benchmark part <b>core</b> FAILED" in (root / "report.html").read_text()
+
+
+def test_part_problems_name_every_reason_a_part_failed():
+    from harness.bench.run import part_problems
+
+    record = {"self_check": [{"ok": True}, {"ok": False, "problem": "harness/timeit ratio 4.76"}]}
+    assert part_problems(record, {"ok": 3}, 1) == ["timing self-check failed: harness/timeit ratio 4.76"]
+    assert part_problems({}, {"error": 2}, 1) == ["2 benchmark(s) raised an error"]
+    assert part_problems({}, {"ok": 3}, 0) == []
+    assert part_problems({}, {"ok": 3}, -9) == ["the benchmark process exited with code -9"]

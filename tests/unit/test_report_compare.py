@@ -199,3 +199,18 @@ def test_missing_old_path_is_a_usage_error(runs, capsys):
     _, root = runs
     assert main(["--results", str(root), "--compare", str(root / "nope")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_compare_refuses_different_profiles_unless_forced(tmp_path, capsys):
+    old = write_machine(tmp_path / "old", "same-box")
+    root = tmp_path / "results"
+    new = write_machine(root, "same-box")
+    meta = json.loads((new / "bench_meta.json").read_text())
+    meta["profile"] = "full"
+    (new / "bench_meta.json").write_text(json.dumps(meta))
+    assert main(["--results", str(root), "--compare", str(old)]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to compare benchmark profiles 'quick' (old) and 'full' (new)" in err
+    assert err.strip().count("\n") == 0 and not (root / "COMPARE.md").exists()
+    assert main(["--results", str(root), "--compare", str(old), "--force"]) == 3  # written, with a warning
+    assert "forced: old is profile 'quick', new is profile 'full'" in (root / "COMPARE.md").read_text()

@@ -1,0 +1,251 @@
+"""Runs that survive their adapters: every fault a real plug-in can commit, injected through
+``python -m harness.conformance run`` (what ``nox -s conformance`` calls), and each time
+the assertion that nothing else was lost. Adapters: tests/unit/fault_adapters.py."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import conformance
+from harness.pytest_plugin import adapter_of_nodeid
+from harness.supervisor import Unit, plan_units
+
+ROOT = Path(__file__).parents[2]
+HERE = Path(__file__).parent
+MACHINE = "fault-box"
+FAST = "scalar_id or empty_batch or duplicates"  # three quick checks; the faults fire in scalar_id
+
+
+def _env(results: Path, adapters: str, **extra) -> dict:
+    env = {**os.environ, "EMBEDDING_HARNESS_RESULTS": str(results), "EMBEDDING_HARNESS_MACHINE_ID": MACHINE,
+           "EMBEDDING_HARNESS_ADAPTERS": adapters, "HYPOTHESIS_PROFILE": "ci",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE), extra.pop("PYTHONPATH", "")])}
+    env.pop("CI", None)
+    return {**env, **extra}
+
+
+def _run(results: Path, adapters: str, *pytest_args: str, runner=(), timeout=240, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.conformance", "run", *runner, "--", *pytest_args],
+                          cwd=ROOT, env=_env(results, adapters, **env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _doc(results: Path) -> dict:
+    return json.loads((results / MACHINE / "conformance.json").read_text())
+
+
+def _cells(doc: dict) -> dict[tuple[str, str], dict]:
+    return {(a["id"], c["check"]): c for a in doc["adapters"] for c in a["checks"]}
+
+
+def test_segfault_exit_and_hang_are_that_checks_failure_and_the_run_goes_on(tmp_path):
+    got = _run(tmp_path, "numpy-gather,fault_adapters:segfault,fault_adapters:exit0,fault_adapters:hang",
+               "-k", FAST, runner=("--timeout", "4"))
+    assert got.returncode == 1, got.stderr[-3000:]
+    cells = _cells(_doc(tmp_path))
+    for check in ("scalar_id", "empty_batch", "duplicates_accumulate"):
+        assert cells[("numpy-gather", check)]["status"] == "passed"  # the neighbour never noticed
+        if check != "scalar_id":  # the rest of each faulty adapter ran in a fresh process
+            for aid in ("fault-segfault", "fault-exit0", "fault-hang"):
+                assert cells[(aid, check)]["status"] == "passed", (aid, check)
+    segv = cells[("fault-segfault", "scalar_id")]
+    assert segv["status"] == "failed" and "killed by SIGSEGV (signal 11) while running this check" in segv["detail"]
+    assert "Fatal Python error: Segmentation fault" in segv["detail"] and "fault_adapters.py" in segv["detail"]
+    quiet = cells[("fault-exit0", "scalar_id")]
+    assert quiet["status"] == "failed" and "exited with status 0 while running this check" in quiet["detail"]
+    hang = cells[("fault-hang", "scalar_id")]
+    assert hang["status"] == "failed" and "timed out: still running after 4 s" in hang["detail"]
+    assert "in forward" in hang["detail"]  # the stack of the hang names where it was stuck
+    md = (tmp_path / MACHINE / "conformance.md").read_text()
+    assert "fault-segfault :: scalar\\_id FAILED" in md and "SIGSEGV" in md
+    assert "3 crashed or timed out" in got.stderr and "FAIL fault-exit0 :: scalar_id" in got.stderr
+    # Progress in a log: one line per finished unit, naming it.
+    assert all(f"conformance: {u} done:" in got.stderr
+               for u in ("numpy-gather", "fault_adapters:segfault", "fault_adapters:exit0", "fault_adapters:hang"))
+
+
+def test_a_factory_that_raises_is_that_plugins_failure(tmp_path):
+    got = _run(tmp_path, "numpy-gather,fault_adapters:raises", "-k", "scalar_id")
+    assert got.returncode == 1 and "Traceback" not in got.stderr
+    cells = _cells(_doc(tmp_path))
+    assert cells[("numpy-gather", "scalar_id")]["status"] == "passed"
+    broken = cells[("fault_adapters:raises", "scalar_id")]
+    assert broken["status"] == "failed" and "this plug-in's factory is broken" in broken["detail"]
+
+
+@pytest.mark.parametrize(("adapters", "env", "runner", "message"), [
+    ("nosuch-gather", {}, (), "unknown adapter 'nosuch-gather'"),
+    ("no_such_module_xyz:make", {}, (), "adapter module 'no_such_module_xyz'"),
+    ("numpy-gather", {"HYPOTHESIS_PROFILE": "bogus"}, (), "Hypothesis profile 'bogus' is unknown"),
+    ("numpy-gather", {"EMBEDDING_HARNESS_MACHINE_ID": ".."}, (), "start with a letter or digit"),
+    ("numpy-gather", {"EMBEDDING_HARNESS_MACHINE_ID": "."}, (), "start with a letter or digit"),
+    ("numpy-gather", {"EMBEDDING_HARNESS_MACHINE_ID": "a/b"}, (), "start with a letter or digit"),
+    ("numpy-gather", {"EMBEDDING_HARNESS_MACHINE_ID": "m" * 300}, (), "use at most 64"),
+    ("numpy-gather", {}, ("--timeout", "-1"), "must be positive"),
+])
+def test_configuration_errors_are_one_line_exit_2_and_write_nothing(tmp_path, adapters, env, runner, message):
+    results = tmp_path / "results"
+    got = _run(results, adapters, runner=runner, **env)
+    assert got.returncode == 2, got.stderr
+    assert got.stderr.strip().count("\n") == 0 and message in got.stderr and "Traceback" not in got.stderr
+    assert list(tmp_path.iterdir()) == []  # not even the results folder: '..' would have been tmp_path
+
+
+def test_a_selective_run_keeps_every_cell_it_did_not_measure(tmp_path):
+    first = _run(tmp_path, "numpy-gather,examples.my_embedding:make_adapter", "-k", "scalar_id or empty_batch")
+    assert first.returncode == 0, first.stderr
+    before = _doc(tmp_path)
+    second = _run(tmp_path, "numpy-gather", "-k", "scalar_id")
+    assert second.returncode == 0, second.stderr
+    assert "(3 cells from earlier runs kept)" in second.stderr
+    after = _doc(tmp_path)
+    cells, old = _cells(after), _cells(before)
+    assert set(cells) == set(old)
+    first_run, second_run = (r["run_id"] for r in after["runs"])
+    assert cells[("numpy-gather", "scalar_id")]["run_id"] == second_run
+    for key in [("numpy-gather", "empty_batch"), ("my-embedding", "scalar_id"), ("my-embedding", "empty_batch")]:
+        assert cells[key] == old[key] and cells[key]["run_id"] == first_run
+    assert after["runs"][1]["selection"].startswith("EMBEDDING_HARNESS_ADAPTERS=numpy-gather")
+
+
+def test_a_run_waits_for_the_lock_and_merges_on_top_of_the_other_run(tmp_path):
+    """Two runs finishing together: the second merge starts from what the first wrote."""
+    folder = tmp_path / MACHINE
+    folder.mkdir()
+    log = tmp_path / "stderr.txt"
+    with open(folder / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # "another run" is merging
+        with open(log, "w") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "harness.conformance", "run", "--", "-k", "scalar_id"],
+                                    cwd=ROOT, env=_env(tmp_path, "numpy-gather"), stderr=err,
+                                    stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while "waiting for another run" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        # The other run's result lands while this one waits.
+        other = {"run_id": "other", "profile": "ci", "machine": {"machine_id": MACHINE}, "selection": None,
+                 "adapters": {"numpy-onehot": {"id": "numpy-onehot", "framework": "numpy", "variant": "onehot"}},
+                 "cells": {"numpy-onehot": {"scalar_id": conformance.cell({"check": "scalar_id", "status": "passed"},
+                                                                          profile="ci", run_id="other")}}}
+        (folder / "conformance.json").write_text(json.dumps(conformance.merge_run(None, other)))
+    assert proc.wait(timeout=120) == 0, log.read_text()
+    cells = _cells(_doc(tmp_path))
+    assert cells[("numpy-onehot", "scalar_id")]["run_id"] == "other"
+    assert cells[("numpy-gather", "scalar_id")]["status"] == "passed"
+
+
+def test_two_runs_at_once_lose_nothing(tmp_path):
+    command = [sys.executable, "-m", "harness.conformance", "run", "--", "-k", "scalar_id or empty_batch"]
+    procs = [subprocess.Popen(command, cwd=ROOT, env=_env(tmp_path, adapters), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+             for adapters in ("numpy-gather", "numpy-onehot")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+    doc = _doc(tmp_path)
+    assert len(doc["runs"]) == 2 and len({r["run_id"] for r in doc["runs"]}) == 2
+    assert {k for k in _cells(doc)} == {(a, c) for a in ("numpy-gather", "numpy-onehot")
+                                         for c in ("scalar_id", "empty_batch")}
+
+
+def test_a_unit_that_selects_nothing_is_not_a_failure(tmp_path):
+    got = _run(tmp_path, "numpy-gather,examples.my_embedding:make_adapter", "-k", "numpy and scalar_id")
+    assert got.returncode == 0, got.stderr
+    assert "examples.my_embedding:make_adapter done: no check selected" in got.stderr
+    nothing = _run(tmp_path / "none", "numpy-gather", "-k", "no_check_is_called_this")
+    assert nothing.returncode == 5 and "matched no check" in nothing.stderr
+
+
+def _fake_distribution(folder: Path, entry_points: dict[str, str]) -> Path:
+    """An installed package declaring plug-ins, as pip would leave it (no install needed)."""
+    dist = folder / "fakeplugins-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplugins\nVersion: 0.1\n")
+    lines = "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+    (dist / "entry_points.txt").write_text(f"[embedding_harness.adapters]\n{lines}")
+    return folder
+
+
+PLUGINS = {"good-plugin": "examples.my_embedding:make_adapter", "broken-plugin": "fault_adapters:raises",
+           "missing-plugin": "no_such_module_xyz:make"}
+
+
+def test_entry_point_plugins_run_and_broken_ones_are_their_own_failures(tmp_path):
+    site = _fake_distribution(tmp_path / "site", PLUGINS)
+    got = _run(tmp_path, "*-plugin", "-k", "scalar_id", PYTHONPATH=str(site))
+    assert got.returncode == 1, got.stderr
+    cells = _cells(_doc(tmp_path))
+    assert cells[("my-embedding", "scalar_id")]["status"] == "passed"
+    assert "factory is broken" in cells[("broken-plugin", "scalar_id")]["detail"]
+    assert "no_such_module_xyz" in cells[("missing-plugin", "scalar_id")]["detail"]
+
+
+def test_a_broken_plugin_does_not_break_bare_pytest_collection(tmp_path):
+    site = _fake_distribution(tmp_path / "site", PLUGINS)
+    out = tmp_path / "part.json"
+    env = _env(tmp_path, "", PYTHONPATH=str(site))
+    env.pop("EMBEDDING_HARNESS_ADAPTERS")
+    got = subprocess.run([sys.executable, "-m", "pytest", "tests/conformance", "-q", "-p", "no:cacheprovider",
+                          "--adapters=numpy-gather,broken-plugin", "-k", "scalar_id", f"--conformance-out={out}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert got.returncode == 1, got.stdout[-2000:]  # a failure, not a collection error (2) or usage error (4)
+    by_id = {a["id"]: a for a in json.loads(out.read_text())["adapters"]}
+    assert by_id["numpy-gather"]["counts"]["passed"] == 1
+    broken = by_id["broken-plugin"]
+    assert broken["counts"]["failed"] == 1 and "factory is broken" in broken["load_error"]
+
+
+def test_the_default_plan_includes_installed_plugins_and_keras_backends(monkeypatch):
+    monkeypatch.setattr("harness.supervisor.entry_points", lambda: {"good-plugin": "x:y"})
+    units = {u.label: u for u in plan_units(None)}
+    assert units["plugin-good-plugin"] == Unit("plugin-good-plugin", ["good-plugin"])
+    assert units["keras-jax-gather"].env == {"KERAS_BACKEND": "jax"}
+    assert units["torch-gather"].env == {}
+
+
+@pytest.mark.parametrize(("nodeid", "adapter"), [
+    ("tests/conformance/test_conformance.py::test_conformance[numpy-gather::forward[float16]]", "numpy-gather"),
+    ("t.py::test_conformance[keras-jax-onehot::low_precision_accumulation[bfloat16]]", "keras-jax-onehot"),
+    ("t.py::test_conformance[torch-gather::scalar_id]", "torch-gather"),
+])
+def test_progress_labels_name_the_adapter_not_the_dtype(nodeid, adapter):
+    assert adapter_of_nodeid(nodeid) == adapter
+
+
+def test_ctrl_c_stops_within_seconds_and_records_only_whole_files(tmp_path):
+    import signal
+
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.conformance", "run", "--", "-k", "scalar_id"],
+                                cwd=ROOT, env=_env(tmp_path, "numpy-gather,fault_adapters:hang"), stderr=err,
+                                stdout=subprocess.DEVNULL)
+    folder = tmp_path / MACHINE
+
+    def events(unit: str) -> str:
+        return "".join(p.read_text() for p in folder.glob(f"tmp/*/events-{unit}.jsonl"))
+
+    deadline = time.monotonic() + 120
+    # Interrupt once numpy-gather has finished and the hanging check is running.
+    while not ('"result"' in events("numpy-gather") and '"start"' in events("fault_adapters_hang")):
+        assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    assert proc.wait(timeout=30) == 130
+    assert time.monotonic() - stopped < 5, "Ctrl-C must stop the run promptly"
+    assert "interrupted" in log.read_text()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".conformance")]  # no half-written file
+    doc = _doc(tmp_path)  # whole, readable, and honest about being incomplete
+    assert doc["runs"][-1]["complete"] is False
+    assert ("fault-hang", "scalar_id") not in _cells(doc)
+    assert _cells(doc)[("numpy-gather", "scalar_id")]["status"] == "passed"  # what finished is kept
