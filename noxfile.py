@@ -120,6 +120,10 @@ def bench(session: nox.Session) -> None:
     import time
 
     python = _python(session)
+    try:  # a bad selection or machine id: its one line, then stop before any part runs
+        session.run(python, "-m", "harness.bench", "check", *session.posargs, external=True, silent=True)
+    except nox.command.CommandFailed:
+        session.error("bench: configuration error (above)")
     # One id for every part of this session: its parts go to raw/<run-id>/ and finalize merges
     # only those, under the folder's lock.
     run_id = f"nox-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"

@@ -37,12 +37,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="benchmark one part in a child process")
     sub.add_parser("finalize", parents=[common], help="merge this run's parts into bench.csv, BENCH.md, plots")
     sub.add_parser("readme", parents=[common], help="regenerate the README section from the results")
+    sub.add_parser("check", parents=[common], help="validate the selection and machine id (nothing runs)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "check":
+            from harness.bench.run import check_specs
+            from harness.machine import machine_id
+
+            check_specs(dict(os.environ))
+            machine_id()
+            return 0
         if args.out is None:
             from harness.bench.finalize import bench_dir
             from harness.results import machine_dir

@@ -323,15 +323,15 @@ def notes_section(rows: list[dict], meta: dict) -> str:
     errors = [r for r in rows if r["status"] == "error"]
     if errors:
         notes.append(f"- **{len(errors)} errors**: " + "; ".join(
-            f"{r['adapter']} {r['pass']} V={r['vocab']}: {r['skip_reason']}" for r in errors[:20]))
+            mdtext.cell(f"{r['adapter']} {r['pass']} V={r['vocab']}: {r['skip_reason']}") for r in errors[:20]))
     reasons: dict[str, set] = defaultdict(set)
     for a_id, a in meta["adapters"].items():
         if a.get("skip_reason") and "variant" not in a:
             reasons[a["skip_reason"]].add(a_id)
     for reason, ids in reasons.items():
-        notes.append(f"- Unavailable: {', '.join(sorted(ids))}: {reason}")
+        notes.append(f"- Unavailable: {mdtext.cell(', '.join(sorted(ids)))}: {mdtext.cell(reason)}")
     for part, entry in meta.get("failed_parts", {}).items():
-        notes.append(f"- Part **{part}** FAILED: {entry}")
+        notes.append(f"- Part **{mdtext.cell(part)}** FAILED: {mdtext.cell(entry)}")
     if meta.get("kept_rows"):
         notes.append(f"- {meta['kept_rows']} rows were not measured by this run and are kept from earlier "
                      f"runs ({', '.join(meta.get('kept_from_runs', []))}); the `run_id` column says which.")
@@ -351,7 +351,7 @@ def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
         max_rounds=profile.get("max_rounds"), bytes=BYTES_FORMULA_MD,
         budget=fmt_bytes(meta.get("onehot_mem_budget")), max_call=profile.get("max_call_s"))
     failed = meta.get("failed_parts") or {}
-    status = (f"**{len(failed)} part(s) FAILED**: " + "; ".join(f"{p}: {m}" for p, m in failed.items())
+    status = (f"**{len(failed)} part(s) FAILED**: " + "; ".join(mdtext.cell(f"{p}: {m}") for p, m in failed.items())
               if failed else f"Status: every part of run `{meta['run_id']}` completed.")
     sections = [
         f"# Embedding benchmarks: {meta['machine']['machine_id']}\n\n"

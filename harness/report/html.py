@@ -215,7 +215,10 @@ def bench_section(machine: MachineResults, root: Path) -> str:
     out = [f'<h3 id="bench-{mid}">Machine <code>{mid}</code></h3>',
            f"<p>{len(rows)} rows: {counts['ok']} measured, {counts['skipped']} skipped, {counts['error']} "
            f"errors. Median time per call and GB/s; <b>bold</b> = fastest in its column. "
-           f"All rows: <code>{mid}/bench.csv</code>.</p>"]
+           f"All rows: <code>{mid}/{escape(machine.bench_subdir)}bench.csv</code>.</p>"]
+    profile = (machine.bench_meta or {}).get("profile")
+    if profile and profile != "full":
+        out.append(f"<p>Benchmark profile <b>{escape(str(profile))}</b> (no full-profile run on this machine).</p>")
     out += [f'<div class="warning">Benchmark part <b>{escape(part)}</b> FAILED: {escape(message)}</div>'
             for part, message in failed_parts(machine).items()]
     summary = crossover(machine)

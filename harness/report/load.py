@@ -57,6 +57,7 @@ class MachineResults:
     bench_meta: dict | None = None
     plots: list[Path] = field(default_factory=list)
     has_bench_md: bool = False
+    bench_subdir: str = ""  # "" for the full profile, "profile-<name>/" for another one
 
     @property
     def has_results(self) -> bool:
@@ -219,15 +220,32 @@ def is_machine_dir(path: Path) -> bool:
     return path.is_dir() and not path.name.startswith((".", "_")) and path.name not in RESERVED_DIRS
 
 
+# Benchmark profiles other than full live in profile-<name>/ below the machine folder; without
+# a full run, the report shows the most thorough one there is.
+PROFILE_PREFERENCE = ("profile-quick", "profile-smoke")
+
+
+def bench_folder(path: Path) -> Path:
+    """Where the machine's benchmark table to report lives: the full profile's, else another's."""
+    path = Path(path)
+    if (path / BENCH_FILE).exists():
+        return path
+    others = sorted(p for p in path.glob("profile-*") if (p / BENCH_FILE).exists())
+    others.sort(key=lambda p: PROFILE_PREFERENCE.index(p.name) if p.name in PROFILE_PREFERENCE else -1)
+    return others[0] if others else path
+
+
 def load_machine(path: Path, problems: list[str]) -> MachineResults:
     """Everything readable in one machine folder; each unreadable file adds one problem line."""
     path = Path(path)
     machine = MachineResults(machine_id=path.name, path=path)
-    readers = ((CONFORMANCE_FILE, "conformance", load_conformance),
-               (BENCH_FILE, "bench_rows", load_bench_csv),
-               (BENCH_META_FILE, "bench_meta", load_bench_meta))
-    for name, attr, reader in readers:
-        file = path / name
+    bench = bench_folder(path)
+    machine.bench_subdir = "" if bench == path else f"{bench.name}/"
+    readers = ((CONFORMANCE_FILE, "conformance", load_conformance, path),
+               (BENCH_FILE, "bench_rows", load_bench_csv, bench),
+               (BENCH_META_FILE, "bench_meta", load_bench_meta, bench))
+    for name, attr, reader, folder in readers:
+        file = folder / name
         if not file.exists():
             continue
         try:
@@ -236,10 +254,10 @@ def load_machine(path: Path, problems: list[str]) -> MachineResults:
             problems.append(_one_line(str(exc)))
         except OSError as exc:
             problems.append(_one_line(f"{file}: unreadable ({exc.strerror or exc})"))
-    if (path / BENCH_FILE).exists() and not (path / BENCH_META_FILE).exists():
-        problems.append(f"{path / BENCH_META_FILE}: missing beside {BENCH_FILE} (partial bench run); "
+    if (bench / BENCH_FILE).exists() and not (bench / BENCH_META_FILE).exists():
+        problems.append(f"{bench / BENCH_META_FILE}: missing beside {BENCH_FILE} (partial bench run); "
                         "re-run nox -s bench")
-    for png in sorted((path / PLOTS_DIR).glob("*.png")):
+    for png in sorted((bench / PLOTS_DIR).glob("*.png")):
         try:
             check_png(png)
             machine.plots.append(png)
@@ -247,8 +265,8 @@ def load_machine(path: Path, problems: list[str]) -> MachineResults:
             problems.append(_one_line(str(exc)))
         except OSError as exc:
             problems.append(_one_line(f"{png}: unreadable ({exc.strerror or exc})"))
-    machine.has_bench_md = (path / BENCH_MD_FILE).is_file()
-    if not any((path / name).exists() for name in RESULT_FILES):
+    machine.has_bench_md = (bench / BENCH_MD_FILE).is_file()
+    if not any((folder / name).exists() for name in RESULT_FILES for folder in (path, bench)):
         problems.append(f"{path}: holds no {', '.join(RESULT_FILES)} (an interrupted run?); "
                         "re-run nox -s conformance or nox -s bench, or delete the folder")
     return machine

@@ -128,12 +128,17 @@ def bench_section(machine: MachineResults) -> list[str]:
     rows = machine.bench_rows or []
     mid = machine.machine_id
     counts = status_counts(rows)
-    links = [f"[{mid}/{BENCH_FILE}]({mid}/{BENCH_FILE})"]
+    where = f"{mid}/{machine.bench_subdir}"
+    links = [f"[{where}{BENCH_FILE}]({where}{BENCH_FILE})"]
     if machine.has_bench_md:
-        links.insert(0, f"[{mid}/{BENCH_MD_FILE}]({mid}/{BENCH_MD_FILE})")
+        links.insert(0, f"[{where}{BENCH_MD_FILE}]({where}{BENCH_MD_FILE})")
     out = [f"### `{mid}`", "",
            f"{len(rows)} rows: {counts['ok']} measured, {counts['skipped']} skipped, {counts['error']} errors. "
            f"Median time per call (GB/s); **bold** = fastest in its column. All rows: {' · '.join(links)}.", ""]
+    profile = (machine.bench_meta or {}).get("profile")
+    if profile and profile != "full":
+        out += [f"Benchmark profile **{esc(profile)}** (no full-profile run on this machine): "
+                f"fewer, shorter rounds than a full run.", ""]
     for part, message in failed_parts(machine).items():
         out += [f"> [!WARNING]\n> Benchmark part **{esc(part)}** FAILED: {esc(message)}", ""]
     summary = crossover(machine)
@@ -153,7 +158,7 @@ def bench_section(machine: MachineResults) -> list[str]:
             out += [f"**{title}**", "", table(["adapter", "device", "reason", "rows"],
                                               [[a, d, r[:200], str(n)] for a, d, r, n in groups]), ""]
     if machine.plots:
-        names = ", ".join(f"[{p.name}]({mid}/{PLOTS_DIR}/{p.name})" for p in machine.plots)
+        names = ", ".join(f"[{p.name}]({where}{PLOTS_DIR}/{p.name})" for p in machine.plots)
         out += [f"Plots (embedded in report.html): {names}", ""]
     return out
 

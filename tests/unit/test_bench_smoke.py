@@ -79,6 +79,10 @@ def test_unknown_adapter_is_a_one_line_error(tmp_path):
                env_extra={"EMBEDDING_HARNESS_ADAPTERS": "nosuch-gather"})
     assert got.returncode == 2 and "Traceback" not in got.stderr
     assert got.stderr.strip().startswith("bench run: unknown adapter 'nosuch-gather'")
+    checked = _cli("check", "--profile", "smoke", env_extra={"EMBEDDING_HARNESS_ADAPTERS": "nosuch-gather"})
+    assert checked.returncode == 2 and checked.stderr.count("\n") == 1 and "unknown adapter" in checked.stderr
+    bad_id = _cli("check", env_extra={"EMBEDDING_HARNESS_MACHINE_ID": ".."})
+    assert bad_id.returncode == 2 and bad_id.stderr.count("\n") == 1 and "start with a letter" in bad_id.stderr
 
 
 def test_missing_framework_module_is_a_one_line_error(tmp_path):
@@ -172,3 +176,16 @@ def test_part_problems_name_every_reason_a_part_failed():
     assert part_problems({}, {"error": 2}, 1) == ["2 benchmark(s) raised an error"]
     assert part_problems({}, {"ok": 3}, 0) == []
     assert part_problems({}, {"ok": 3}, -9) == ["the benchmark process exited with code -9"]
+
+
+def test_the_report_shows_another_profile_when_a_machine_has_no_full_run(smoke_results, tmp_path):
+    import shutil
+
+    from harness.report import build_report
+
+    root = tmp_path / "results"
+    shutil.copytree(smoke_results, root / "bench-smoke-test" / "profile-smoke")
+    build_report(root)
+    md = (root / "REPORT.md").read_text()
+    assert "Benchmark profile **smoke** (no full-profile run on this machine)" in md
+    assert "bench-smoke-test/profile-smoke/BENCH.md" in md and "numpy-gather" in md

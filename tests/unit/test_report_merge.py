@@ -137,3 +137,15 @@ def test_pivot_labels_index_dtypes_when_mixed():
     (None, "—"), (2.5, "2.5 s"), (0.0123, "12.3 ms"), (4.56e-5, "45.6 µs"), (7.8e-8, "78 ns")])
 def test_format_seconds(seconds, text):
     assert format_seconds(seconds) == text
+
+
+def test_declared_and_observed_index_dtypes_in_another_order_agree():
+    from harness.report.merge import _mismatches
+
+    same = {"declared": {"index_dtypes": ["int16", "int32", "int64"], "negative_index": "raise"},
+            "observed": {"index_dtypes": ["int64", "int32", "int16"], "negative_index": "raise"}}
+    assert _mismatches(same) == []
+    differ = {"declared": {"index_dtypes": ["int32", "int64"], "negative_index": "raise"},
+              "observed": {"index_dtypes": ["int32"], "negative_index": "wrap"}}
+    assert _mismatches(differ) == [("index_dtypes", ["int32", "int64"], ["int32"]),
+                                   ("negative_index", "raise", "wrap")]
