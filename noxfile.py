@@ -140,6 +140,17 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def mutants(session: nox.Session) -> None:
+    """The harness tests itself: the kill rate of the broken adapters in tests/unit/broken_adapters.py
+    (each models one realistic bug; every one must be caught, the faithful control must pass).
+
+    ``nox -s mutants -- --readme README.md`` also refreshes the README's table."""
+    python = _python(session)
+    session.run(python, "-m", "harness.killrate", "broken_adapters", "--out", "results/killrate.json",
+                *session.posargs, env={"PYTHONPATH": str(ROOT / "tests" / "unit")}, external=True)
+
+
+@nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
     """One report over every results/<machine-id>/: results/REPORT.md and report.html."""
     python = _python(session)

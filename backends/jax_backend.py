@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from backends._common import onehot_deviations, saturation_deviations
+from backends._common import JAX_ONEHOT_NARROW_IOTA, onehot_deviations, saturation_deviations
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -110,7 +110,7 @@ class JaxOneHot(JaxTake):
 
     def _declare(self) -> Declared:
         on_gpu = self.device != "cpu"
-        deviations = onehot_deviations(() if on_gpu else ("float32", "bfloat16"))
+        deviations = {**onehot_deviations(() if on_gpu else ("float32", "bfloat16")), **JAX_ONEHOT_NARROW_IOTA}
         return Declared(
             # jax.nn.one_hot compares ids with an iota, so float ids work too (a zero row if
             # non-integral).

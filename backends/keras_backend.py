@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from backends._common import onehot_deviations, saturation_deviations
+from backends._common import JAX_ONEHOT_NARROW_IOTA, onehot_deviations, saturation_deviations
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -207,6 +207,11 @@ class KerasEmbedding(EmbeddingAdapter):
             return ops.convert_to_numpy(ops.cast(value, "float32")).astype(np_dtype("bfloat16"))
         return ops.convert_to_numpy(value)
 
+    def table_of(self, weights):
+        if self.backend == "jax":
+            return self.to_numpy(weights)
+        return self.to_numpy(self._table(weights).value)
+
     def synchronize(self, value):
         if self.backend == "jax":
             import jax
@@ -244,6 +249,8 @@ class KerasOneHotDense(KerasEmbedding):
     def _declare(self) -> Declared:
         index_dtypes, negative, oob = _ONEHOT_IDS[self.backend]
         deviations = onehot_deviations(_FLUSHING_MATMULS[self.backend] if self.device == "cpu" else ())
+        if self.backend == "jax":  # keras.ops.one_hot is jax.nn.one_hot there
+            deviations.update(JAX_ONEHOT_NARROW_IOTA)
         if self.backend == "torch":
             deviations.update({c: _FLOAT64_DEMOTED for c in (
                 "forward[float64]", "gradient[float64]", "subnormals_preserved[float64]")})

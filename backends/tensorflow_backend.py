@@ -57,8 +57,16 @@ class TensorflowLookup(EmbeddingAdapter):
             negative_index="zeros" if on_gpu else "raise",
             out_of_range="zeros" if on_gpu else "raise",
             gradient="sparse",
-            deviations={} if on_gpu else saturation_deviations(_WEIGHT_DTYPES),
+            deviations={**({} if on_gpu else saturation_deviations(_WEIGHT_DTYPES)), **self._index_limits()},
         )
+
+    def _index_limits(self) -> dict[str, str]:
+        if self.variant != "gather":
+            return {}
+        # Observed: GatherV2 refuses int16 ids for a table of more than 32767 rows ("params.shape[0]
+        # too large for int16 indexing"), even when every id fits in int16; smaller tables work.
+        return {"index_dtypes": "int16 ids cannot index a table of more than 32767 rows, even ids that fit "
+                                "in int16: GatherV2 requires params.shape[0] <= 32767 for int16 indices"}
 
     def versions(self):
         return {"tensorflow": self.tf.__version__}

@@ -36,7 +36,8 @@ class Declared:
     index_dtypes: tuple[str, ...] = ("int32", "int64")
     negative_index: Outcome = "raise"
     out_of_range: Outcome = "raise"
-    gradient: Literal["dense", "sparse"] = "dense"
+    # "none": a forward-only implementation (an inference runtime); gradient checks are skipped.
+    gradient: Literal["dense", "sparse", "none"] = "dense"
     # Matmul input precision of one-hot variants ("float32", "tf32", "bfloat16"): sets the
     # forward tolerance. Gathers copy rows, so they are always exact.
     matmul_precision: str = "float32"
@@ -84,9 +85,10 @@ class EmbeddingAdapter(ABC):
     def forward(self, weights: Any, ids: Any) -> Any:
         """The embedding lookup on native values."""
 
-    @abstractmethod
     def gradient(self, weights: Any, ids: Any, upstream: Any) -> Any:
-        """Forward and backward: the weight gradient (dense or sparse, native)."""
+        """Forward and backward: the weight gradient (dense or sparse, native). Forward-only
+        adapters leave it out and declare ``gradient="none"``."""
+        raise NotImplementedError(f"{self.id} is forward-only (declared gradient='none')")
 
     @abstractmethod
     def to_numpy(self, value: Any) -> np.ndarray:
@@ -94,6 +96,11 @@ class EmbeddingAdapter(ABC):
 
     def synchronize(self, value: Any) -> None:  # noqa: B027 - a no-op is the right default
         """Block until ``value`` is computed (async devices); a no-op on NumPy."""
+
+    def table_of(self, weights: Any) -> np.ndarray:
+        """The table a ``prepare_weights`` result holds now, as NumPy (to check that forward
+        and gradient leave it unchanged); override when that result is a layer or module."""
+        return self.to_numpy(weights)
 
     def is_sparse(self, gradient: Any) -> bool:
         """Whether a native gradient is a sparse representation."""

@@ -25,7 +25,8 @@ def dtype_name(dtype) -> str:
 
 def unit_roundoff(name: str) -> float:
     """u = 2**-p for a p-bit significand (round to nearest): the relative error of one rounding."""
-    significand_bits = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}[name]
+    # tf32: the 10+1-bit significand tensor cores round float32 matmul inputs to.
+    significand_bits = {"float16": 11, "bfloat16": 8, "tf32": 11, "float32": 24, "float64": 53}[name]
     return 2.0 ** -significand_bits
 
 

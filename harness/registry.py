@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from harness.adapter import EmbeddingAdapter
+from harness.checks import validate_declaration
 from harness.errors import FrameworkUnavailable, HarnessError, UnknownAdapter
 
 ENV_VAR = "EMBEDDING_HARNESS_ADAPTERS"
@@ -101,6 +102,7 @@ def _as_list(made, spec: str) -> list[EmbeddingAdapter]:
                 f"factory {spec!r} returned {type(a).__name__}, not an EmbeddingAdapter "
                 f"(subclass harness.EmbeddingAdapter)"
             )
+        validate_declaration(a)
         a.source = a.source or spec
     return adapters
 
@@ -126,6 +128,7 @@ def _builtin_slots(adapter_id: str, devices: list[str]) -> list[Slot]:
         try:
             factory = _import_factory(BUILTIN[adapter_id])
             adapter = factory(device)
+            validate_declaration(adapter)
             adapter.source = adapter.source or slot_id
             slots.append(Slot(slot_id, adapter))
         except FrameworkUnavailable as exc:
@@ -141,22 +144,29 @@ def _load_error(exc: BaseException) -> str:
 
 
 def _spec_slots(spec: str, label: str | None = None, missing_module_is_error: bool = False) -> list[Slot]:
-    """The adapters a ``module:factory`` makes. A missing framework is a skip; a factory that
-    raises (or returns something else than adapters) is that plug-in's failure. A module
-    that does not exist is a configuration error for a spec the user typed, and a broken
-    plug-in for an installed entry point (``missing_module_is_error``)."""
+    """The adapters a ``module:factory`` makes. A missing framework is a skip; a module or
+    factory that raises (or a factory that returns something else than adapters, or declares
+    an unknown check) is that plug-in's failure. A module or factory name that does not
+    exist is a configuration error for a spec the user typed, and a broken plug-in for an
+    installed entry point (``missing_module_is_error``)."""
     label = label or spec
     try:
-        made = _import_factory(spec)()
-        adapters = _as_list(made, spec)
+        factory = _import_factory(spec)
     except FrameworkUnavailable as exc:
         return [Slot(label, skip_reason=str(exc))]
     except UnknownAdapter as exc:
         if not missing_module_is_error:
             raise
         return [Slot(label, load_error=str(exc))]
+    except Exception as exc:  # the plug-in module raised while importing
+        return [Slot(label, load_error=f"importing {spec!r} failed: {_load_error(exc)}")]
+    try:
+        adapters = _as_list(factory(), spec)
+    except FrameworkUnavailable as exc:
+        return [Slot(label, skip_reason=str(exc))]
     except Exception as exc:  # the plug-in's own bug: report it, keep the others running
-        return [Slot(label, load_error=f"factory {spec!r} failed: {_load_error(exc)}")]
+        detail = str(exc) if isinstance(exc, HarnessError) else _load_error(exc)
+        return [Slot(label, load_error=f"factory {spec!r} failed: {detail}")]
     return [Slot(a.id or spec, a) for a in adapters]
 
 

@@ -15,6 +15,7 @@ owns each process, so it can read both and kill a hang. The parent never imports
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.util
 import json
@@ -58,7 +59,9 @@ class Unit:
 
 # --- planning (no framework is imported) ------------------------------------------------
 def _check_module(spec: str) -> None:
-    module = spec.partition(":")[0]
+    """A ``module:factory`` the user typed must name a module that exists and, when its
+    source can be read, a factory defined in it; found without importing anything."""
+    module, _, attr = spec.partition(":")
     try:
         found = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -66,6 +69,29 @@ def _check_module(spec: str) -> None:
     if found is None:
         raise UnknownAdapter(f"adapter module {module!r} (from {spec!r}) is not importable: install it "
                              f"or add its folder to PYTHONPATH")
+    if found.origin and found.origin.endswith(".py"):
+        try:
+            tree = ast.parse(Path(found.origin).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            return  # the child reports it, as that plug-in's failure
+        names = _top_level_names(tree)
+        if attr and "*" not in names and attr not in names:
+            raise UnknownAdapter(f"module {module!r} has no factory {attr!r} (from {spec!r})")
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.If, ast.Try)):  # names defined conditionally: do not judge
+            return names | {"*"}
+    return names
 
 
 def plan_units(specs: list[str] | None) -> list[Unit]:

@@ -84,6 +84,7 @@ def test_a_factory_that_raises_is_that_plugins_failure(tmp_path):
 @pytest.mark.parametrize(("adapters", "env", "runner", "message"), [
     ("nosuch-gather", {}, (), "unknown adapter 'nosuch-gather'"),
     ("no_such_module_xyz:make", {}, (), "adapter module 'no_such_module_xyz'"),
+    ("examples.my_embedding:nope", {}, (), "module 'examples.my_embedding' has no factory 'nope'"),
     ("numpy-gather", {"HYPOTHESIS_PROFILE": "bogus"}, (), "Hypothesis profile 'bogus' is unknown"),
     ("numpy-gather", {"EMBEDDING_HARNESS_MACHINE_ID": ".."}, (), "start with a letter or digit"),
     ("numpy-gather", {"EMBEDDING_HARNESS_MACHINE_ID": "."}, (), "start with a letter or digit"),

@@ -32,7 +32,7 @@ def _run_snippet(detail: str):
 
 def test_lost_duplicate_accumulation_fails_with_a_minimal_repro():
     adapter = broken_adapters.LosesDuplicates()
-    adapter.source = "broken_adapters:make_broken"
+    adapter.source = "broken_adapters:make_sample"
     result = run_check(adapter, "gradient[float32]")
     assert result.status == "failed"
     assert "gradient differs from the scatter-add" in result.detail
@@ -69,7 +69,7 @@ def test_declared_deviation_that_does_not_occur_is_a_failure():
 def test_suite_reports_broken_plugin_failing_and_correct_one_passing(tmp_path):
     """End to end through EMBEDDING_HARNESS_ADAPTERS, the way nox -s conformance runs it."""
     out = tmp_path / "part.json"
-    env = {**os.environ, "EMBEDDING_HARNESS_ADAPTERS": "examples.my_embedding:make_adapter,broken_adapters:make_broken",
+    env = {**os.environ, "EMBEDDING_HARNESS_ADAPTERS": "examples.my_embedding:make_adapter,broken_adapters:make_sample",
            "PYTHONPATH": f"{ROOT}{os.pathsep}{Path(__file__).parent}", "HYPOTHESIS_PROFILE": "ci"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "tests/conformance", "-q", "-p", "no:cacheprovider",
                            f"--conformance-out={out}"], cwd=ROOT, env=env, capture_output=True, text=True)

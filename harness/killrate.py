@@ -1,0 +1,111 @@
+"""How many deliberately broken adapters the checks catch: the harness testing itself.
+
+    python -m harness.killrate MODULE [--control MODULE:FACTORY] [--out FILE] [--readme FILE]
+
+MODULE's ``make_broken()`` returns adapters that each model one realistic bug (the first
+line of the class docstring says which); the control must pass every check. A broken adapter
+is *killed* when at least one check fails on it. The run uses the derandomised ``ci``
+Hypothesis profile unless ``HYPOTHESIS_PROFILE`` says otherwise, so the rate is
+reproducible. Exit status 1 when any adapter survives or the control fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+def _bug(adapter) -> str:
+    doc = (type(adapter).__doc__ or "").strip()
+    return " ".join(doc.split("\n\n")[0].split()) or "(undocumented)"
+
+
+def _judge(args: tuple[str, str]) -> dict:
+    """Run every check on one adapter (in a worker process): what failed, what passed."""
+    spec, adapter_id = args
+    from harness import hypothesis_profiles
+    from harness.checks import check_adapter
+    from harness.registry import load_adapter
+
+    hypothesis_profiles.load_default()
+    adapter = load_adapter(spec, adapter_id=adapter_id)
+    results = check_adapter(adapter)
+    failed = [r.check for r in results if r.status == "failed"]
+    return {"id": adapter.id, "bug": _bug(adapter), "killed": bool(failed), "killed_by": failed,
+            "statuses": {r.check: r.status for r in results}}
+
+
+def measure(module: str, control: str, jobs: int) -> dict:
+    from harness.registry import load_adapter
+
+    sys.path.insert(0, os.getcwd())
+    broken_spec = module if ":" in module else f"{module}:make_broken"
+    from harness.registry import _as_list, _import_factory
+
+    broken = _as_list(_import_factory(broken_spec)(), broken_spec)
+    control_adapter = load_adapter(control)
+    work = [(broken_spec, a.id) for a in broken] + [(control, control_adapter.id)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        judged = list(pool.map(_judge, work))
+    *mutants, control_result = judged
+    killed = sum(m["killed"] for m in mutants)
+    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "profile": os.environ.get("HYPOTHESIS_PROFILE"), "module": broken_spec,
+            "adapters": len(mutants), "killed": killed, "rate": killed / len(mutants) if mutants else 0.0,
+            "control": {"id": control_result["id"], "failed": control_result["killed_by"]},
+            "mutants": mutants}
+
+
+def render(result: dict) -> str:
+    lines = [f"Kill rate: **{result['killed']}/{result['adapters']}** broken adapters caught "
+             f"({result['rate']:.0%}), Hypothesis profile `{result['profile']}`; the faithful control "
+             + ("passes every check." if not result["control"]["failed"]
+                else f"FAILS {', '.join(result['control']['failed'])}."),
+             "", "| broken adapter | the bug it models | caught by |", "|---|---|---|"]
+    for m in result["mutants"]:
+        caught = ", ".join(m["killed_by"][:4]) + (" ..." if len(m["killed_by"]) > 4 else "") or "**SURVIVED**"
+        lines.append(f"| {m['id']} | {m['bug'].replace('|', '/')} | {caught} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.killrate", description=__doc__.splitlines()[0])
+    parser.add_argument("module", help="module (or module:factory) making the broken adapters")
+    parser.add_argument("--control", default=None, help="module:factory of the faithful control "
+                                                        "(default: MODULE:make_control)")
+    parser.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
+    parser.add_argument("--readme", type=Path, default=None, help="refresh this README's killrate section")
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
+    control = args.control or f"{args.module.partition(':')[0]}:make_control"
+    try:
+        result = measure(args.module, control, max(1, args.jobs))
+        if args.out:
+            from harness.results import atomic_write_json
+
+            atomic_write_json(args.out, result)
+        text = render(result)
+        if args.readme:
+            from harness.readme import replace_section
+
+            replace_section(args.readme, "killrate", text)
+    except HarnessError as exc:
+        print(f"killrate: {exc}", file=sys.stderr)
+        return 2
+    print(text)
+    survivors = [m["id"] for m in result["mutants"] if not m["killed"]]
+    if survivors or result["control"]["failed"]:
+        print(f"killrate: survivors {survivors}; control failed {result['control']['failed']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
