@@ -139,8 +139,8 @@ def _provenance(doc: dict) -> str:
     what = "every selected check" if last.get("complete") else "an incomplete run"
     selection = last.get("selection")
     scope = f"selection {mdtext.escape(selection)}" if selection else "all adapters"
-    profiles = ", ".join(f"`{mdtext.escape(p)}`: {n} cells" for p, n in doc.get("profiles", {}).items())
-    return (f"Last run `{mdtext.escape(last.get('run_id'))}` ({scope}, profile `{mdtext.escape(last.get('profile'))}`, "
+    profiles = ", ".join(f"{mdtext.code(p)}: {n} cells" for p, n in doc.get("profiles", {}).items())
+    return (f"Last run {mdtext.code(last.get('run_id'))} ({scope}, profile {mdtext.code(last.get('profile'))}, "
             f"{what}) measured {last.get('cells')} cells; cells it did not select keep their earlier "
             f"values. Cells by Hypothesis profile: {profiles}.")
 
@@ -152,10 +152,11 @@ def render_markdown(doc: dict) -> str:
                    key=lambda n: (CHECK_ORDER.get(n, len(CHECK_ORDER)), n))
     e = mdtext.escape
     lines = [
-        f"# Conformance on `{e(machine.get('machine_id'))}`",
+        f"# Conformance on {mdtext.code(machine.get('machine_id'))}",
         "",
         f"{e(machine.get('cpu_model'))}, {machine.get('cpu_count')} cores; Hypothesis profile "
-        f"`{e(doc.get('hypothesis_profile'))}`; commit `{e((machine.get('git') or {}).get('commit'))}`; "
+        f"{mdtext.code(doc.get('hypothesis_profile'))}; "
+        f"commit {mdtext.code((machine.get('git') or {}).get('commit'))}; "
         f"written {doc['created']}.",
         "",
         _provenance(doc),
@@ -209,8 +210,8 @@ def readme_section(doc: dict, results_dir: Path) -> str:
     total = {k: sum(a["counts"][k] for a in adapters) for k in ("generated", *STATUSES)}
     e = mdtext.escape
     lines = [
-        f"Measured on `{e(doc['machine']['machine_id'])}` ({e(doc['machine'].get('cpu_model'))}, "
-        f"{doc['machine'].get('cpu_count')} cores), Hypothesis profile `{e(doc.get('hypothesis_profile'))}`: "
+        f"Measured on {mdtext.code(doc['machine']['machine_id'])} ({e(doc['machine'].get('cpu_model'))}, "
+        f"{doc['machine'].get('cpu_count')} cores), Hypothesis profile {mdtext.code(doc.get('hypothesis_profile'))}: "
         f"{len(adapters)} adapters, {total['generated']} checks: {total['passed']} passed, {total['failed']} failed, "
         f"{total['xfailed']} declared deviations observed (xfail), {total['skipped']} skipped. "
         f"`nox -s conformance` took {doc.get('wall_s', '?')} s of wall time after installation "

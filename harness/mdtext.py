@@ -26,6 +26,16 @@ def cell(text: object) -> str:
     return "".join(_HTML.get(ch, ch) for ch in flat).replace("|", "\\|")
 
 
+def code(text: object) -> str:
+    """Inline code: shown literally (no escaping needed inside), fenced by more backticks
+    than the text holds in a row."""
+    flat = " ".join(str(text).split())
+    longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
 def code_block(text: str) -> str:
     """``text`` verbatim in a fenced block whose fence is longer than any backtick run in it."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)

@@ -22,8 +22,18 @@ MATMUL_UNIT_ROUNDOFF = {"tf32": 2.0**-11, "bfloat16": 2.0**-8}
 
 
 def gamma(n: np.ndarray, u: float) -> np.ndarray:
+    """gamma_n = n*u / (1 - n*u); the bound holds for n*u < 1 only, beyond it nothing is
+    bounded (inf): the strategies keep gradient cases inside (see ``max_hits``)."""
     n = np.asarray(n, dtype=np.float64)
-    return n * u / (1.0 - n * u)
+    with np.errstate(divide="ignore"):
+        return np.where(n * u < 1, n * u / np.maximum(1.0 - n * u, np.finfo(np.float64).tiny), np.inf)
+
+
+def max_hits(dtype: str) -> int:
+    """The most duplicates of one id a gradient case may hold in ``dtype``: (k-1)*u <= 1/2,
+    where gamma_(k-1) <= 2(k-1)u is still a meaningful bound. More duplicates than that is
+    the low-precision accumulation check's ground."""
+    return int(0.5 / unit_roundoff(dtype)) + 1
 
 
 def forward_tolerance(expected: np.ndarray, matmul_precision: str, dtype: str) -> np.ndarray | None:

@@ -239,3 +239,23 @@ def test_the_kill_rate_runner_reports_a_survivor(tmp_path):
     assert "Kill rate: **0/1**" in proc.stdout
     assert "not-a-bug | Claims a bug it does not have. | **SURVIVED**" in proc.stdout
     assert "survivors ['not-a-bug']" in proc.stderr
+
+
+def test_gradient_cases_stay_inside_the_summation_bound():
+    """Past (k-1)*u = 1 Higham's bound goes negative; the strategies never go there."""
+    from harness.strategies import wrapped
+    from harness.tolerance import gamma, max_hits
+
+    assert np.isinf(gamma(np.array([256]), 2.0**-8)).all() and gamma(np.array([127]), 2.0**-8)[0] < 1
+    strategy = lookup_cases("bfloat16", ("int32",), max_vocab=6, with_upstream=True)
+    found = find(strategy, lambda c: c.ids.size >= 255,
+                 settings=settings(max_examples=3000, database=None, deadline=None))
+    hits = np.bincount(wrapped(found.ids, found.vocab).reshape(-1)).max()
+    assert hits <= max_hits("bfloat16") == 129
+
+
+def test_inline_code_needs_no_escaping_and_survives_backticks():
+    from harness import mdtext
+
+    assert mdtext.code("linux-x86_64") == "`linux-x86_64`"
+    assert mdtext.code("a`b") == "``a`b``"
