@@ -29,7 +29,15 @@ from harness.adapter import EmbeddingAdapter
 from harness.dtypes import CANDIDATE_INDEX_DTYPES, WEIGHT_DTYPES, dtype_name, np_dtype, unit_roundoff
 from harness.errors import HarnessError
 from harness.repro import snippet
-from harness.strategies import ONEHOT_CELLS, Case, boundary_cases, boundary_ids, lookup_cases, wrapped
+from harness.strategies import (
+    ONEHOT_CELLS,
+    Case,
+    boundary_cases,
+    boundary_ids,
+    lookup_cases,
+    minimal_cases,
+    wrapped,
+)
 from harness.tolerance import forward_tolerance, gradient_tolerance
 
 
@@ -219,13 +227,17 @@ def _both(*conditions):
 
 
 # --- property checks (Hypothesis) --------------------------------------------------------
-def _property(adapter, strategy, body, explicit: list[Case]):
-    """Run ``body(case)`` over ``strategy(escalate=...)`` with this adapter's own example
-    database (one adapter's failures are never replayed on another), then over the explicit
-    boundary cases. Small cases come first, with half the examples: a bug they show shrinks
-    to a few ids; then the full space (large and boundary vocabularies, wide and square
-    tables, long batches); an explicit case is reported as it is (its snippet rebuilds it
-    from a seed)."""
+def _property(adapter, strategy, body, explicit: list[Case], first: list[Case]):
+    """Run ``body(case)`` on the ``first`` (smallest, hand-picked) cases, then over
+    ``strategy(escalate=...)`` with this adapter's own example database (one adapter's
+    failures are never replayed on another), then over the explicit boundary cases.
+
+    Smallest first, so the commonest bugs are reported at their smallest; then generated
+    small cases with half the examples (a bug they show shrinks to a few ids); then the full
+    space (large and boundary vocabularies, wide and square tables, long batches); an
+    explicit boundary case is reported as it is (its snippet rebuilds it from a seed)."""
+    for case in first:
+        body(case)
     budget = settings.default.max_examples
     database = hypothesis_profiles.database_for(adapter.id)
     for escalate, examples in ((False, max(1, budget // 2)), (True, max(1, budget - budget // 2))):
@@ -258,7 +270,8 @@ def _forward_property(dtype: str):
 
         _property(adapter, lambda escalate: lookup_cases(dtype, index_dtypes, onehot=onehot, negative=wrap,
                                                          escalate=escalate),
-                  forward_matches_oracle, boundary_cases(dtype, index_dtypes[0], with_upstream=False, onehot=onehot))
+                  forward_matches_oracle, boundary_cases(dtype, index_dtypes[0], with_upstream=False, onehot=onehot),
+                  minimal_cases(dtype, index_dtypes[0], with_upstream=False, negative=wrap))
 
     return run
 
@@ -282,7 +295,8 @@ def _gradient_property(dtype: str):
                                 negative=wrap, escalate=escalate)
 
         _property(adapter, strategy, gradient_matches_oracle,
-                  boundary_cases(dtype, index_dtypes[0], with_upstream=True, onehot=onehot))
+                  boundary_cases(dtype, index_dtypes[0], with_upstream=True, onehot=onehot),
+                  minimal_cases(dtype, index_dtypes[0], with_upstream=True, negative=wrap))
 
     return run
 
@@ -336,7 +350,8 @@ def _agrees_with_gather(adapter, ctx):
         return lookup_cases(dtype, _preferred_ids_dtypes(adapter), max_vocab=12, with_upstream=True, onehot=True,
                             escalate=escalate)
 
-    _property(adapter, strategy, onehot_agrees_with_gather, [])
+    _property(adapter, strategy, onehot_agrees_with_gather, [],
+              minimal_cases(dtype, _preferred_ids_dtypes(adapter)[0], with_upstream=True))
 
 
 def _onehot_only(adapter):

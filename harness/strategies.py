@@ -197,6 +197,22 @@ def lookup_cases(draw, dtype: str, index_dtypes, *, max_vocab: int = 24, with_up
     return Case(weights, ids, upstream, {k: v for k, v in recipes.items() if v})
 
 
+def minimal_cases(dtype: str, index_dtype: str, *, with_upstream: bool, negative: bool = False) -> list[Case]:
+    """A few hand-picked smallest cases the checks try before anything is generated, so the
+    commonest bugs (duplicates, a 0-d id, rank 2, a wrapped id) are reported at their smallest."""
+    specs = [([[1.0], [2.0]], [0, 0]), ([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], [[2, 0], [1, 2]]),
+             ([[1.0, -2.0], [3.0, 4.0]], 1)]
+    if negative and np.dtype(index_dtype).kind == "i":
+        specs.append(([[1.0], [2.0], [3.0]], [-1, 0, -1]))
+    cases = []
+    for table, ids in specs:
+        weights = np.array(table).astype(np_dtype(dtype))
+        ids = np.array(ids, dtype=index_dtype)
+        upstream = np.ones(ids.shape + weights.shape[1:]).astype(np_dtype(dtype)) if with_upstream else None
+        cases.append(Case(weights, ids, upstream))
+    return cases
+
+
 def boundary_cases(dtype: str, index_dtype: str, *, with_upstream: bool, onehot: bool) -> list[Case]:
     """Explicit examples every profile runs (``@example``): the boundaries where bugs live."""
     limit = int(np.iinfo(np.dtype(index_dtype)).max) + 1

@@ -34,7 +34,16 @@ from harness.conformance import cell, record_run
 from harness.errors import HarnessError, UnknownAdapter
 from harness.events import EventLog
 from harness.progress import Progress
-from harness.registry import BUILTIN, BUILTIN_ENV, ENV_VAR, entry_points, match_spec, requested_specs
+from harness.registry import (
+    BUILTIN,
+    BUILTIN_ENV,
+    ENV_VAR,
+    Slot,
+    describe_slot,
+    entry_points,
+    match_spec,
+    requested_specs,
+)
 from harness.results import machine_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -402,8 +411,6 @@ class Supervisor:
         for r in self.runs:
             problems += r.problems
             if r.startup_failure:
-                from harness.registry import Slot, describe_slot
-
                 aid = r.unit.label
                 adapters[aid] = describe_slot(Slot(aid, load_error=r.startup_failure))
                 cells[aid] = {c.name: cell({"check": c.name, "status": "failed", "detail": r.startup_failure},
