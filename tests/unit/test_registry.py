@@ -124,3 +124,13 @@ def test_builtin_adapter_without_its_framework_is_skipped_with_the_install_hint(
     (slot,) = select([adapter_id], devices=["cpu"])
     assert slot.adapter is None
     assert f"embedding-harness[{extra}]" in slot.skip_reason and "\n" not in slot.skip_reason
+
+
+def test_a_skipped_cuda_adapter_is_described_by_its_id():
+    from harness.registry import Slot, describe_slot
+
+    info = describe_slot(Slot("keras-jax-onehot-cuda", skip_reason="no GPU"))
+    assert (info["framework"], info["variant"], info["device"]) == ("keras", "onehot", "cuda")
+    assert info["skip_reason"] == "no GPU" and info["load_error"] is None
+    broken = describe_slot(Slot("fault_adapters:raises", load_error="factory failed"))
+    assert broken["load_error"] == "factory failed" and broken["device"] == "cpu"
