@@ -14,6 +14,7 @@ a snippet that reproduces it.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from harness import hypothesis_profiles, layouts, oracle
 from harness.adapter import EmbeddingAdapter
 from harness.dtypes import CANDIDATE_INDEX_DTYPES, WEIGHT_DTYPES, dtype_name, np_dtype, unit_roundoff
 from harness.errors import HarnessError
-from harness.repro import snippet
+from harness.repro import array_literal, snippet
 from harness.strategies import (
     ONEHOT_CELLS,
     Case,
@@ -90,8 +91,9 @@ def _preferred_ids_dtypes(adapter: EmbeddingAdapter) -> tuple[str, ...]:
     return tuple(ints or [d for d in adapter.declared.index_dtypes if d != "float32"][:1] or ["int64"])
 
 
-def _fail(adapter, message: str, call: str, *, cls=ConformanceFailure, **arrays) -> None:
-    raise cls(f"{adapter.id}: {message}\n--- reproduce ---\n{snippet(adapter, call, **arrays)}")
+def _fail(adapter, message: str, call: str, *, expected: str | None = None, cls=ConformanceFailure,
+          **arrays) -> None:
+    raise cls(f"{adapter.id}: {message}\n--- reproduce ---\n{snippet(adapter, call, expected, **arrays)}")
 
 
 def _bits(array: np.ndarray) -> np.ndarray:
@@ -102,11 +104,24 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(_bits(a), _bits(b)))
 
 
+# Under the supervisor each process names a file here: the snippet of the adapter call about
+# to run is kept in it, so a process that dies (or hangs) inside that call still leaves one.
+LAST_CALL_ENV = "EMBEDDING_HARNESS_LAST_CALL"
+
+
+def _note_call(adapter, call: str, shown: dict) -> None:
+    path = os.environ.get(LAST_CALL_ENV)
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(snippet(adapter, call, **shown))
+
+
 def _call(adapter, call: str, fn: Callable[[], np.ndarray], inputs: dict, shown: dict | None = None):
     """``fn()``, an adapter call on ``inputs`` (name -> array). ``shown``: what the repro
     snippet prints for each name (a recipe for a large generated array)."""
     pristine = {name: layouts.copy(value) for name, value in inputs.items()}
     shown = _shown(pristine, shown)
+    _note_call(adapter, call, shown)
     try:
         result = fn()
     except ConformanceFailure:
@@ -148,12 +163,13 @@ def _has_gradient(adapter) -> bool:
 # --- expectations --------------------------------------------------------------------------
 def _expect_rows(adapter, got, want, shown: dict, dtype: str | None = None) -> None:
     """Output shape idx.shape + (dim,), the weight dtype, and rows equal to W[idx]."""
-    call = "adapter.lookup(W, ids), oracle.forward(W, ids % len(W))"
+    call, oracle_call = "adapter.lookup(W, ids)", "oracle.forward(W, ids % len(W))"
     if got.shape != want.shape:
-        _fail(adapter, f"output shape {got.shape}, expected ids.shape + (dim,) = {want.shape}", call, **shown)
+        _fail(adapter, f"output shape {got.shape}, expected ids.shape + (dim,) = {want.shape}", call,
+              expected=oracle_call, **shown)
     if dtype_name(got.dtype) != dtype_name(want.dtype):
         _fail(adapter, f"output dtype {dtype_name(got.dtype)}, expected the weight dtype "
-              f"{dtype_name(want.dtype)}", call, **shown)
+              f"{dtype_name(want.dtype)}", call, expected=oracle_call, **shown)
     tol = forward_tolerance(want, adapter.declared.matmul_precision, dtype or dtype_name(want.dtype))
     if tol is None:
         bad = _bits(got) != _bits(want)
@@ -164,18 +180,19 @@ def _expect_rows(adapter, got, want, shown: dict, dtype: str | None = None) -> N
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         _fail(adapter, f"{int(bad.sum())} output values differ from W[ids] ({rule}); first at "
-              f"{where}: got {got[where]!r}, expected {want[where]!r}", call, **shown)
+              f"{where}: got {got[where]!r}, expected {want[where]!r}", call, expected=oracle_call, **shown)
 
 
 def _expect_gradient(adapter, got, weights, ids, up, shown: dict, dtype: str, precision: str = "float32") -> None:
     """The weight gradient equals the float64 scatter-add within the summation bound (in the
     weight dtype, or the declared matmul precision when that is coarser)."""
-    call = "adapter.weight_grad(W, ids, up), oracle.gradient(ids % len(W), up, len(W))"
+    call, oracle_call = "adapter.weight_grad(W, ids, up)", "oracle.gradient(ids % len(W), up, len(W))"
     vocab, dim = weights.shape
     if got.shape != (vocab, dim):
-        _fail(adapter, f"gradient shape {got.shape}, expected the table's {(vocab, dim)}", call, **shown)
+        _fail(adapter, f"gradient shape {got.shape}, expected the table's {(vocab, dim)}", call,
+              expected=oracle_call, **shown)
     if dtype_name(got.dtype) != dtype:
-        _fail(adapter, f"gradient dtype {dtype_name(got.dtype)}, expected {dtype}", call, **shown)
+        _fail(adapter, f"gradient dtype {dtype_name(got.dtype)}, expected {dtype}", call, expected=oracle_call, **shown)
     rows = wrapped(ids, vocab)
     exact = oracle.gradient(rows, up, vocab)
     counts = oracle.hit_counts(rows, vocab)
@@ -188,7 +205,7 @@ def _expect_gradient(adapter, got, weights, ids, up, shown: dict, dtype: str, pr
         kind = "an untouched row is not zero" if counts[r] == 0 else "differs from the scatter-add"
         _fail(adapter, f"gradient {kind} at row {r} col {c}: got {got[r, c]!r}, exact {exact[r, c]!r}, "
               f"{counts[r]} duplicate ids, tolerance {tol[r, c]:.3g} "
-              f"(u*|exact| + gamma_(k-1)*sum|up| in {accumulate})", call, **shown)
+              f"(u*|exact| + gamma_(k-1)*sum|up| in {accumulate})", call, expected=oracle_call, **shown)
 
 
 def _matmul_u(precision: str) -> float:
@@ -410,6 +427,8 @@ def _index_dtypes(adapter, ctx):
     for name in CANDIDATE_INDEX_DTYPES:
         vocab, cases = _index_tables(name)
         weights = _labelled_table(vocab, 3)
+        _note_call(adapter, "[adapter.lookup(W, ids) for ids in id_arrays]",
+                   {"W": _labelled_recipe(vocab, 3), "id_arrays": f"[{', '.join(array_literal(c) for c in cases)}]"})
         try:
             results = [(ids, adapter.lookup(weights, ids)) for ids in cases]
         except Exception as exc:  # any rejection counts; its type is recorded
@@ -463,6 +482,7 @@ def _probe_one(adapter, tables: list[np.ndarray], bad: int, index_dtype: str) ->
     ids = np.array([bad], dtype=index_dtype)
     results = []
     for weights in tables:
+        _note_call(adapter, "adapter.lookup(W, ids)", {"W": weights, "ids": ids})
         try:
             results.append(adapter.lookup(weights, ids))
         except Exception as exc:
@@ -532,7 +552,8 @@ def _duplicates_accumulate(adapter, ctx):
     if got.shape != want.shape or not np.array_equal(got.astype(np.float64), want):
         _fail(adapter, "duplicate ids do not accumulate exactly (or untouched rows are not zero): "
               f"got rows {got.astype(np.float64).tolist()}, expected {want.tolist()}",
-              "adapter.weight_grad(W, ids, up), oracle.gradient(ids, up, len(W))", W=weights, ids=ids, up=up)
+              "adapter.weight_grad(W, ids, up)", expected="oracle.gradient(ids, up, len(W))",
+              W=weights, ids=ids, up=up)
 
 
 def _gradient_representation(adapter, ctx):

@@ -49,10 +49,12 @@ def array_literal(array) -> str:
     return layouts.literal(_values_literal(array), array)
 
 
-def snippet(adapter, call: str, **arrays: np.ndarray) -> str:
+def snippet(adapter, call: str, expected: str | None = None, **arrays) -> str:
     """Code that loads ``adapter`` the way the harness did and runs ``call`` on ``arrays``.
 
-    ``call`` is an expression over the array names, e.g. ``adapter.lookup(W, ids)``."""
+    ``call`` is an expression over the array names, e.g. ``adapter.lookup(W, ids)``;
+    ``expected`` the oracle's answer, computed first, from the inputs as they were before the
+    adapter saw them (an adapter may change its inputs)."""
     spec = adapter.source or adapter.id
     lines = [
         "import numpy as np",
@@ -63,5 +65,9 @@ def snippet(adapter, call: str, **arrays: np.ndarray) -> str:
         f"adapter = load_adapter({spec!r}, device={adapter.device!r}, adapter_id={adapter.id!r})",
     ]
     lines += [f"{name} = {array_literal(value)}" for name, value in arrays.items()]
+    if expected:
+        lines.append(f"expected = {expected}")
     lines.append(f"print({call})")
+    if expected:
+        lines.append("print(expected)")
     return "\n".join(lines)

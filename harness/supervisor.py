@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 
 from harness import hypothesis_profiles, machine
-from harness.checks import CHECKS
+from harness.checks import CHECKS, LAST_CALL_ENV
 from harness.conformance import cell, record_run
 from harness.errors import HarnessError, UnknownAdapter
 from harness.events import EventLog
@@ -159,6 +159,7 @@ class UnitRun:
     def __init__(self, unit: Unit, scratch: Path, pytest_args: list[str]):
         self.unit = unit
         self.events_path = scratch / f"events-{_safe(unit.label)}.jsonl"
+        self.last_call_path = scratch / f"last-call-{_safe(unit.label)}.py"
         self.scratch = scratch
         self.pytest_args = pytest_args
         self.attempts = 0
@@ -177,6 +178,7 @@ class UnitRun:
         self.stopped_early = False
         self.startup_failure: str | None = None
         self.progress_this_attempt = 0
+        self.open_since = 0.0
 
     # the process
     def start(self) -> None:
@@ -189,6 +191,7 @@ class UnitRun:
         env = {**os.environ, **GPU_SHARING_ENV, **self.unit.env}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, str(REPO), env.get("PYTHONPATH", "")) if p)
         env.pop(ENV_VAR, None)  # the unit's --adapters is the selection
+        env[LAST_CALL_ENV] = str(self.last_call_path)
         with open(self.log_path, "wb") as log:
             # A session of its own: the whole process group can be killed, and a terminal's
             # Ctrl-C reaches the supervisor only, which then stops everything itself.
@@ -248,6 +251,7 @@ class UnitRun:
                     self.collected.append((aid, check))
         elif kind == "start":
             self.open = ((event["adapter"], event["check"]), time.monotonic())
+            self.open_since = float(event.get("t", time.time()))
         elif kind == "result":
             pair = (event["adapter"], event["check"])
             self.results[pair] = cell({**event, "check": event["check"]}, profile=profile, run_id=run_id)
@@ -256,10 +260,14 @@ class UnitRun:
             return pair
         return None
 
-    def blame(self, pair: tuple[str, str], why: str, profile: str, run_id: str) -> None:
-        """Record a death or a hang as the failure of the check that was running."""
+    def blame(self, pair: tuple[str, str], why: str, profile: str, run_id: str, in_check: bool = False) -> None:
+        """Record a death or a hang as the failure of the check that was running (``in_check``:
+        with the snippet of the adapter call it was in, when that call started in this check)."""
         log = _tail(self.log_path) if self.log_path else ""
         detail = f"{why}\n--- last lines of the process output ({self.log_path}) ---\n{log}" if log else why
+        call = self._last_call() if in_check else None
+        if call:
+            detail += f"\n--- reproduce (the adapter call it was in) ---\n{call}"
         self.results[pair] = cell({"check": pair[1], "status": "failed", "detail": detail},
                                   profile=profile, run_id=run_id)
         # In the shared stream too: the restarted process must not run this check again.
@@ -269,6 +277,14 @@ class UnitRun:
         self.problems.append(f"{pair[0]} :: {pair[1]}: {why}")
         self.progress_this_attempt += 1
         self.open = None
+
+    def _last_call(self) -> str | None:
+        try:
+            if self.last_call_path.stat().st_mtime + 1e-3 < self.open_since:
+                return None  # written by an earlier check: this one died outside an adapter call
+            return self.last_call_path.read_text(encoding="utf-8")
+        except OSError:
+            return None
 
     def _size(self) -> int:
         try:
@@ -311,7 +327,7 @@ class Supervisor:
         died_in_check = r.open is not None
         if died_in_check:
             pair = r.open[0]
-            r.blame(pair, f"{why} while running this check", self.profile, self.run_id)
+            r.blame(pair, f"{why} while running this check", self.profile, self.run_id, in_check=True)
             self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome="failed")
         if not r.saw_collection and not r.collected:
             r.problems.append(f"{r.unit.label}: {why} before it collected its checks")

@@ -59,6 +59,11 @@ def test_segfault_exit_and_hang_are_that_checks_failure_and_the_run_goes_on(tmp_
     segv = cells[("fault-segfault", "scalar_id")]
     assert segv["status"] == "failed" and "killed by SIGSEGV (signal 11) while running this check" in segv["detail"]
     assert "Fatal Python error: Segmentation fault" in segv["detail"] and "fault_adapters.py" in segv["detail"]
+    # The snippet of the call it died in, pasted into a fresh interpreter, dies the same way.
+    code = segv["detail"].split("--- reproduce (the adapter call it was in) ---\n", 1)[1]
+    again = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path, ""), capture_output=True,
+                           timeout=120)
+    assert again.returncode == -11, again.stderr[-2000:]
     quiet = cells[("fault-exit0", "scalar_id")]
     assert quiet["status"] == "failed" and "exited with status 0 while running this check" in quiet["detail"]
     hang = cells[("fault-hang", "scalar_id")]
