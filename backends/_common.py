@@ -2,7 +2,8 @@
 
 SATURATES = (
     "accumulates duplicate-id gradients in the weight dtype, so a float16 row stops growing at "
-    "2048 and a bfloat16 row at 256 unit contributions (shared/reference/semantics.md §3)"
+    "2048 and a bfloat16 row at 256 unit contributions, where adding 1 no longer changes the sum "
+    "(the same saturation as apache/mxnet#17703)"
 )
 NAN_POISON = "0 * inf = nan: one NaN/Inf anywhere in W poisons that column of every output row"
 LOSES_NEG_ZERO = "-0.0 + 0 * w = +0.0: the matmul loses the sign of zero"

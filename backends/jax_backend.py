@@ -116,7 +116,8 @@ class JaxOneHot(JaxTake):
             # non-integral).
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=_INT_DTYPES + ("float32",),
             negative_index="zeros", out_of_range="zeros", gradient="dense",
-            # Precision.DEFAULT is TF32 on A100/H100 (semantics.md §4.3).
+            # Precision.DEFAULT rounds float32 matmul inputs to TF32 on A100/H100 GPUs (JAX docs:
+            # jax.default_matmul_precision).
             matmul_precision="tf32" if on_gpu else "float32",
             deviations=deviations,
         )

@@ -24,7 +24,8 @@ _WEIGHT_DTYPES = {
     "jax": ("float16", "bfloat16", "float32"),  # x64 off: float64 would become float32
     "torch": ("float16", "bfloat16", "float32", "float64"),
 }
-# Embedding's own id handling per backend, as observed (semantics.md §1 #10-12).
+# Embedding's own id handling per backend, as the index_dtypes and probe checks observe it
+# (keras-team/keras#18449 tabulates ops.take's out-of-range behaviour per backend).
 _GATHER_IDS = {
     "tensorflow": (_ALL_INTS + ("float32",), "wrap", "raise"),
     "jax": (_ALL_INTS + ("float32",), "wrap", "nan"),

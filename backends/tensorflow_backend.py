@@ -2,7 +2,8 @@
 
 Runs eagerly; ``compile`` wraps in ``tf.function`` (no XLA, so the same kernels and the same
 out-of-range behaviour as eager). Under XLA (jit_compile=True) out-of-range ids clamp
-instead of raising (semantics.md §1 #9): that mode would be a separate adapter."""
+instead of raising (XLA's Gather clamps its start indices: openxla.org, "Operation
+semantics", Gather): that mode would be a separate adapter."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from harness.errors import FrameworkUnavailable
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _CUDA_OOB = ("not probed on CUDA: an out-of-range id triggers a device-side assert that leaves "
-             "the CUDA context unusable (semantics.md §1 #4)")
+             "the CUDA context unusable (pytorch/pytorch#29966)")
 
 
 def _torch():
@@ -131,8 +131,8 @@ class TorchOneHot(TorchEmbedding):
 
     def _declare(self) -> Declared:
         base = super()._declare()
-        # torch's CPU matmuls keep subnormals (float32, and bfloat16 through oneDNN on this
-        # AVX512-BF16 CPU; semantics.md saw bfloat16 flushed on another CPU).
+        # torch's CPU matmuls keep subnormals here (float32, and bfloat16 through oneDNN), as
+        # subnormals_preserved observes; whether bfloat16 keeps them depends on the CPU.
         deviations = onehot_deviations()
         return Declared(
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int64",),
