@@ -39,7 +39,7 @@ from harness.strategies import (
     minimal_cases,
     wrapped,
 )
-from harness.tolerance import forward_tolerance, gradient_tolerance
+from harness.tolerance import MATMUL_UNIT_ROUNDOFF, forward_tolerance, gradient_tolerance
 
 
 class ConformanceFailure(AssertionError):
@@ -196,7 +196,7 @@ def _expect_gradient(adapter, got, weights, ids, up, shown: dict, dtype: str, pr
     rows = wrapped(ids, vocab)
     exact = oracle.gradient(rows, up, vocab)
     counts = oracle.hit_counts(rows, vocab)
-    accumulate = precision if _matmul_u(precision) > unit_roundoff(dtype) else dtype
+    accumulate = _accumulation_format(precision, dtype)
     tol = gradient_tolerance(exact, counts, oracle.abs_sums(rows, up, vocab), accumulate)
     err = np.abs(got.astype(np.float64) - exact)
     bad = ~(err <= tol)
@@ -208,10 +208,11 @@ def _expect_gradient(adapter, got, weights, ids, up, shown: dict, dtype: str, pr
               f"(u*|exact| + gamma_(k-1)*sum|up| in {accumulate})", call, expected=oracle_call, **shown)
 
 
-def _matmul_u(precision: str) -> float:
-    from harness.tolerance import MATMUL_UNIT_ROUNDOFF
-
-    return MATMUL_UNIT_ROUNDOFF.get(precision, 0.0)
+def _accumulation_format(matmul_precision: str, dtype: str) -> str:
+    """The format a gradient is bounded in: the weight dtype, or the declared matmul
+    precision (TF32, bfloat16) when that is coarser."""
+    coarser = MATMUL_UNIT_ROUNDOFF.get(matmul_precision, 0.0) > unit_roundoff(dtype)
+    return matmul_precision if coarser else dtype
 
 
 def _labelled_table(vocab: int = 5, dim: int = 3, dtype: str = "float32") -> np.ndarray:
@@ -354,8 +355,7 @@ def _agrees_with_gather(adapter, ctx):
         g_theirs = _grad(twin, case.weights, case.ids, case.upstream, shown).astype(np.float64)
         vocab = case.vocab
         exact = oracle.gradient(case.ids, case.upstream, vocab)
-        precision = adapter.declared.matmul_precision
-        accumulate = precision if _matmul_u(precision) > unit_roundoff(dtype) else dtype
+        accumulate = _accumulation_format(adapter.declared.matmul_precision, dtype)
         tol_g = 2 * gradient_tolerance(exact, oracle.hit_counts(case.ids, vocab),
                                        oracle.abs_sums(case.ids, case.upstream, vocab), accumulate)
         if not np.all(np.abs(g_mine - g_theirs) <= tol_g):

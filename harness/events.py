@@ -32,21 +32,46 @@ class EventLog:
             handle.flush()
 
 
-def read_events(path: Path) -> list[dict]:
-    """Every complete event in ``path``; a torn last line (the writer died mid-line) is dropped."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    events = []
-    for line in text.splitlines():
+class EventReader:
+    """Reads the events appended to one file since the last call; a line still being written
+    (or torn by a writer that died mid-line) waits for its end, or is never returned."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.offset = 0
+        self.partial = b""
+
+    def read_new(self) -> list[dict]:
         try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and "event" in event:
-            events.append(event)
-    return events
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        events = []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and "event" in event:
+                events.append(event)
+        return events
+
+    def skip_to_end(self) -> None:
+        """Past everything written so far (events this reader's owner wrote itself)."""
+        try:
+            self.offset = self.path.stat().st_size
+        except FileNotFoundError:
+            self.offset = 0
+        self.partial = b""
+
+
+def read_events(path: Path) -> list[dict]:
+    """Every complete event in ``path``."""
+    return EventReader(path).read_new()
 
 
 def finished_checks(events: list[dict]) -> set[tuple[str, str]]:

@@ -139,6 +139,11 @@ def _small_ids(draw, vocab: int, index_dtype: str, *, max_rank: int, max_side: i
     return ids, layout
 
 
+def _most_hits(ids: np.ndarray, vocab: int) -> int:
+    """How often the most frequent row is hit (1 for an empty batch)."""
+    return int(np.bincount(wrapped(ids, vocab).reshape(-1)).max()) if ids.size else 1
+
+
 def wrapped(ids: np.ndarray, vocab: int) -> np.ndarray:
     """Negative ids as the rows they wrap to (what the oracle indexes)."""
     ids = np.asarray(ids).astype(np.int64)
@@ -192,8 +197,8 @@ def lookup_cases(draw, dtype: str, index_dtypes, *, max_vocab: int = 24, with_up
                                          "F" if escalate and draw(st.booleans()) else "C")
     upstream = None
     if with_upstream:
-        hits = int(np.bincount(wrapped(ids, vocab).reshape(-1)).max()) if ids.size else 1
-        upstream, recipes["upstream"] = _array(draw, dtype, ids.shape + (dim,), upstream_range(dtype, hits))
+        upstream, recipes["upstream"] = _array(draw, dtype, ids.shape + (dim,),
+                                               upstream_range(dtype, _most_hits(ids, vocab)))
     return Case(weights, ids, upstream, {k: v for k, v in recipes.items() if v})
 
 
@@ -232,8 +237,7 @@ def boundary_cases(dtype: str, index_dtype: str, *, with_upstream: bool, onehot:
         recipes = {"weights": _recipe("seeded_values", *w_args), "ids": _recipe("seeded_ids", *i_args)}
         case = Case(seeded_values(*w_args), seeded_ids(*i_args), None, recipes)
         if with_upstream:
-            hits = int(np.bincount(case.ids.reshape(-1).astype(np.int64)).max()) if case.ids.size else 1
-            u_args = (seed + 100, shape + (dim,), dtype, *upstream_range(dtype, hits))
+            u_args = (seed + 100, shape + (dim,), dtype, *upstream_range(dtype, _most_hits(case.ids, vocab)))
             case.upstream, recipes["upstream"] = seeded_values(*u_args), _recipe("seeded_values", *u_args)
         cases.append(case)
     return cases

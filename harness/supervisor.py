@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib.util
-import json
 import os
 import re
 import signal
@@ -32,7 +31,7 @@ from harness import hypothesis_profiles, machine
 from harness.checks import CHECKS, LAST_CALL_ENV
 from harness.conformance import cell, record_run
 from harness.errors import HarnessError, UnknownAdapter
-from harness.events import EventLog
+from harness.events import EventLog, EventReader
 from harness.progress import Progress
 from harness.registry import (
     BUILTIN,
@@ -165,8 +164,7 @@ class UnitRun:
         self.attempts = 0
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
-        self.offset = 0
-        self.partial = b""
+        self.reader = EventReader(self.events_path)
         self.started_at = 0.0
         self.collected: list[tuple[str, str]] = []
         self.adapters: dict[str, dict] = {}
@@ -221,23 +219,8 @@ class UnitRun:
 
     # events
     def read_events(self) -> list[dict]:
-        """Events appended since the last read (a line still being written waits for the next)."""
-        try:
-            with open(self.events_path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
-        data = self.partial + data
-        *lines, self.partial = data.split(b"\n")
-        events = []
-        for line in lines:
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return events
+        """Events appended since the last read."""
+        return self.reader.read_new()
 
     def apply(self, event: dict, profile: str, run_id: str) -> tuple[str, str] | None:
         """Update the state; returns the (adapter, check) a result event finished."""
@@ -254,7 +237,7 @@ class UnitRun:
             self.open_since = float(event.get("t", time.time()))
         elif kind == "result":
             pair = (event["adapter"], event["check"])
-            self.results[pair] = cell({**event, "check": event["check"]}, profile=profile, run_id=run_id)
+            self.results[pair] = cell(event, profile=profile, run_id=run_id)
             self.open = None
             self.progress_this_attempt += 1
             return pair
@@ -273,7 +256,7 @@ class UnitRun:
         # In the shared stream too: the restarted process must not run this check again.
         EventLog(self.events_path).write("result", adapter=pair[0], check=pair[1], status="failed",
                                          detail=detail, blamed_by="supervisor")
-        self.offset, self.partial = self._size(), b""
+        self.reader.skip_to_end()
         self.problems.append(f"{pair[0]} :: {pair[1]}: {why}")
         self.progress_this_attempt += 1
         self.open = None
@@ -285,12 +268,6 @@ class UnitRun:
             return self.last_call_path.read_text(encoding="utf-8")
         except OSError:
             return None
-
-    def _size(self) -> int:
-        try:
-            return self.events_path.stat().st_size
-        except FileNotFoundError:
-            return 0
 
     def remaining(self) -> list[tuple[str, str]]:
         return [p for p in self.collected if p not in self.results]
@@ -372,8 +349,7 @@ class Supervisor:
         except KeyboardInterrupt:
             for r in running:
                 r.kill()
-                for event in r.read_events():  # checks that finished before the kill count
-                    r.apply(event, self.profile, self.run_id)
+                self._drain(r)  # checks that finished before the kill count
             self.stream.write("\nconformance: interrupted; recording the checks that finished\n")
             self.interrupted = True
         self.progress.close()
@@ -381,12 +357,15 @@ class Supervisor:
     def _any_failure(self) -> bool:
         return any(c["status"] == "failed" for r in self.runs for c in r.results.values())
 
-    def _poll(self, r: UnitRun, running: list[UnitRun], pending: list[UnitRun]) -> None:
+    def _drain(self, r: UnitRun) -> None:
+        """Apply the unit's new events; every finished check advances the progress."""
         for event in r.read_events():
             pair = r.apply(event, self.profile, self.run_id)
             if pair:
-                status = r.results[pair]["status"]
-                self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome=status)
+                self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome=r.results[pair]["status"])
+
+    def _poll(self, r: UnitRun, running: list[UnitRun], pending: list[UnitRun]) -> None:
+        self._drain(r)
         now = time.monotonic()
         hung = None
         if r.open and now - r.open[1] > self.timeout_s:
@@ -397,10 +376,7 @@ class Supervisor:
             r.kill(dump_stack=True)
         if r.proc.poll() is None:
             return
-        for event in r.read_events():  # whatever it wrote before it ended still counts
-            pair = r.apply(event, self.profile, self.run_id)
-            if pair:
-                self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome=r.results[pair]["status"])
+        self._drain(r)  # whatever it wrote before it ended still counts
         running.remove(r)
         if self._after_exit(r, hung):
             pending.insert(0, r)  # the rest of this unit, in a fresh process

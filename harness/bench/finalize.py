@@ -20,7 +20,7 @@ from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import COLUMNS, adapters_meta, build_rows
 from harness.bench.sweep import get_profile
 from harness.errors import CorruptResults, HarnessError
-from harness.report.load import BENCH_KEY
+from harness.report.load import bench_key
 from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
 
 PART_KEYS = ("profile", "timed", "started", "finished", "pytest_exit", "threads", "copy_bandwidth",
@@ -36,10 +36,6 @@ def bench_dir(machine_folder: Path, profile: str) -> Path:
     """Where a profile's results live: the full profile in the machine's folder (what the
     README and the report show), every other profile in ``profile-<name>/`` below it."""
     return Path(machine_folder) if profile == "full" else Path(machine_folder) / f"profile-{profile}"
-
-
-def _key(row: dict) -> tuple:
-    return tuple(str(row.get(k)) for k in BENCH_KEY)
 
 
 def _previous(out: Path, stream) -> tuple[list[dict], dict]:
@@ -64,8 +60,8 @@ def _previous(out: Path, stream) -> tuple[list[dict], dict]:
 def _merge(new_rows: list[dict], new_parts: dict, old_rows: list[dict], old_meta: dict) -> tuple[list[dict], dict]:
     """New rows plus the old rows they do not replace; old part records that kept rows still
     refer to are carried along (renamed ``part@run`` when this run has a part of that name)."""
-    measured = {_key(r) for r in new_rows}
-    kept = [dict(r) for r in old_rows if _key(r) not in measured]
+    measured = {bench_key(r) for r in new_rows}
+    kept = [dict(r) for r in old_rows if bench_key(r) not in measured]
     old_parts = old_meta.get("parts") or {}
     carried: dict[str, dict] = {}
     for row in kept:
