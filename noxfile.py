@@ -12,9 +12,7 @@ one per Keras backend; bench goes further, one process per framework and per Ker
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import os
 import sys
 from pathlib import Path
 
@@ -23,8 +21,6 @@ import nox
 nox.options.sessions = ["tests", "conformance"]
 ROOT = Path(__file__).parent
 ENV_DIR = ROOT / ".nox" / "harness"
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")
-ADAPTERS_ENV = "EMBEDDING_HARNESS_ADAPTERS"
 
 
 def _python(session: nox.Session) -> str:
@@ -39,42 +35,6 @@ def _python(session: nox.Session) -> str:
         session.run(str(python), "-m", "pip", "install", "--quiet", "-e", ".[all,dev]", external=True)
         stamp.write_text(wanted)
     return str(python)
-
-
-def _parts(session: nox.Session) -> list[tuple[str, dict[str, str]]]:
-    """(part label, extra env) per process; honours a user's EMBEDDING_HARNESS_ADAPTERS."""
-    from_user = [s.strip() for s in os.environ.get(ADAPTERS_ENV, "").split(",") if s.strip()]
-    keras_ids = {b: [f"keras-{b}-gather", f"keras-{b}-onehot"] for b in KERAS_BACKENDS}
-    parts: list[tuple[str, dict[str, str]]] = []
-    # Keras globs also match in the core process, where those adapters report a skip
-    # ("needs KERAS_BACKEND=..."); the merge keeps the run from their own process.
-    core = [s for s in from_user if not s.startswith("keras-")] if from_user else [
-        "numpy-*", "torch-*", "tensorflow-*", "jax-*", "flax-*"]
-    if core:
-        parts.append(("core", {ADAPTERS_ENV: ",".join(core)}))
-    for backend, ids in keras_ids.items():
-        chosen = ids if not from_user else [i for i in ids if any(fnmatch.fnmatch(i, s) for s in from_user)]
-        if chosen:
-            parts.append((f"keras-{backend}", {ADAPTERS_ENV: ",".join(chosen), "KERAS_BACKEND": backend}))
-    if not parts:
-        session.error(f"{ADAPTERS_ENV}={os.environ.get(ADAPTERS_ENV)!r} selects no adapter")
-    return parts
-
-
-def _one_framework_per_process(parts: list[tuple[str, dict[str, str]]]) -> list[tuple[str, dict[str, str]]]:
-    """Split the core part by framework: timings must not share a process (thread pools of
-    one framework linger and slow the next one down)."""
-    split: list[tuple[str, dict[str, str]]] = []
-    for label, env in parts:
-        if label != "core":
-            split.append((label, env))
-            continue
-        groups: dict[str, list[str]] = {}
-        for spec in env[ADAPTERS_ENV].split(","):
-            framework = "plugins" if ":" in spec else spec.split("-")[0]
-            groups.setdefault(framework, []).append(spec)
-        split += [(framework, {**env, ADAPTERS_ENV: ",".join(specs)}) for framework, specs in groups.items()]
-    return split
 
 
 @nox.session(venv_backend="none")
@@ -117,26 +77,18 @@ def bench(session: nox.Session) -> None:
 
     Each profile writes its own folder (full: results/<machine-id>/, others below it in
     profile-<name>/), so a quick run never replaces a full one."""
-    import time
 
     python = _python(session)
     try:  # a bad selection or machine id: its one line, then stop before any part runs
         session.run(python, "-m", "harness.bench", "check", *session.posargs, external=True, silent=True)
     except nox.command.CommandFailed:
         session.error("bench: configuration error (above)")
-    # One id for every part of this session: its parts go to raw/<run-id>/ and finalize merges
-    # only those, under the folder's lock.
-    run_id = f"nox-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-    failed = []
-    for label, env in _one_framework_per_process(_parts(session)):
-        try:
-            session.run(python, "-m", "harness.bench", "run", "--part", label, "--run-id", run_id,
-                        *session.posargs, env=env, external=True)
-        except nox.command.CommandFailed:
-            failed.append(label)  # keep the other parts; finalize reports this one
-    session.run(python, "-m", "harness.bench", "finalize", "--run-id", run_id, *session.posargs, external=True)
-    if failed:
-        session.error(f"benchmark parts failed: {', '.join(failed)} (listed in BENCH.md)")
+    # Every part (one process per framework and per Keras backend, harness/bench/parts.py) under
+    # one run id, then finalize: python -m harness.bench all.
+    try:
+        session.run(python, "-m", "harness.bench", "all", *session.posargs, external=True)
+    except nox.command.CommandFailed:
+        session.error("bench: benchmark parts failed (listed above and in BENCH.md)")
 
 
 @nox.session(venv_backend="none")

@@ -1,5 +1,7 @@
 """Shared wording of declared deviations, so every backend states them the same way."""
 
+from harness.adapter import Deviates
+
 SATURATES = (
     "accumulates duplicate-id gradients in the weight dtype, so a float16 row stops growing at "
     "2048 and a bfloat16 row at 256 unit contributions, where adding 1 no longer changes the sum "
@@ -15,16 +17,23 @@ JAX_ONEHOT_NARROW_IOTA = {
                     "more rows than that dtype holds the iota wraps, so rows 256.. (65536..) also match ids "
                     "0.. and their rows are added to the output",
 }
-SATURATION_CHECKS = ("low_precision_accumulation[float16]", "low_precision_accumulation[bfloat16]")
-ONEHOT_SPECIALS = {"nan_inf_isolated": NAN_POISON, "negative_zero_preserved": LOSES_NEG_ZERO}
+LOW_PRECISION = ("float16", "bfloat16")
 
 
-def saturation_deviations(weight_dtypes) -> dict[str, str]:
-    return {f"low_precision_accumulation[{d}]": SATURATES for d in ("float16", "bfloat16")
-            if d in weight_dtypes}
+def saturates(weight_dtypes, device_type: str | None = None) -> Deviates:
+    """Duplicate-id gradients accumulate in the weight dtype (on ``device_type``, or everywhere)."""
+    return Deviates(("low_precision_accumulation",), SATURATES, device_type=device_type,
+                    dtypes=tuple(d for d in LOW_PRECISION if d in weight_dtypes))
 
 
-def onehot_deviations(flushing_dtypes=()) -> dict[str, str]:
-    """What every one-hot matmul does differently from a gather, plus the dtypes whose
-    matmul flushes subnormals on this device."""
-    return {**ONEHOT_SPECIALS, **{f"subnormals_preserved[{d}]": FLUSHES_SUBNORMALS for d in flushing_dtypes}}
+def onehot_rules(flushing_dtypes=(), flush_device: str | None = "cpu",
+                 negative_zero_device: str | None = None) -> tuple[Deviates, ...]:
+    """What a one-hot matmul does differently from a gather: NaN/Inf poisoning everywhere; the
+    lost sign of zero (everywhere, or on ``negative_zero_device`` only); and the dtypes whose
+    matmul flushes subnormals (on ``flush_device``)."""
+    rules = [Deviates(("nan_inf_isolated",), NAN_POISON),
+             Deviates(("negative_zero_preserved",), LOSES_NEG_ZERO, device_type=negative_zero_device)]
+    if flushing_dtypes:
+        rules.append(Deviates(("subnormals_preserved",), FLUSHES_SUBNORMALS, dtypes=tuple(flushing_dtypes),
+                              device_type=flush_device))
+    return tuple(rules)

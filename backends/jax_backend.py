@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from backends._common import JAX_ONEHOT_NARROW_IOTA, onehot_deviations, saturation_deviations
+from backends._common import JAX_ONEHOT_NARROW_IOTA, onehot_rules, saturates
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -54,7 +54,7 @@ class JaxTake(EmbeddingAdapter):
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=_INT_DTYPES,
             # jnp.take's default mode="fill": negatives wrap once, out-of-range rows are NaN.
             negative_index="wrap", out_of_range="nan", gradient="dense",
-            deviations=saturation_deviations(_WEIGHT_DTYPES) if self.device == "cpu" else {},
+            platform_deviations=(saturates(_WEIGHT_DTYPES),),
         )
 
     def versions(self):
@@ -110,7 +110,6 @@ class JaxOneHot(JaxTake):
 
     def _declare(self) -> Declared:
         on_gpu = self.device != "cpu"
-        deviations = {**onehot_deviations(() if on_gpu else ("float32", "bfloat16")), **JAX_ONEHOT_NARROW_IOTA}
         return Declared(
             # jax.nn.one_hot compares ids with an iota, so float ids work too (a zero row if
             # non-integral).
@@ -119,7 +118,9 @@ class JaxOneHot(JaxTake):
             # Precision.DEFAULT rounds float32 matmul inputs to TF32 on A100/H100 GPUs (JAX docs:
             # jax.default_matmul_precision).
             matmul_precision="tf32" if on_gpu else "float32",
-            deviations=deviations,
+            deviations=JAX_ONEHOT_NARROW_IOTA,
+            # cuBLAS keeps -0.0 and subnormals where XLA's CPU dot does not.
+            platform_deviations=onehot_rules(("float32", "bfloat16"), negative_zero_device="cpu"),
         )
 
     def _lookup(self, weights, ids):

@@ -4,16 +4,22 @@ holding the same W, on each backend (tensorflow, jax, torch).
 Keras fixes its backend at import, so an adapter only loads in a process whose
 KERAS_BACKEND matches; elsewhere it is reported as skipped with that reason.
 Embedding casts ids that are not int32/int64 to int32, float ids included (silently
-truncated), and normalises negative ids once (i + V) on every backend."""
+truncated), and normalises negative ids once (i + V) on every backend.
+
+Keras places new tensors and variables on the backend's default device, a GPU whenever one is
+visible, so every call here runs inside ``keras.device(...)`` for the adapter's own device:
+without it the "CPU" adapters of a GPU machine run on the GPU."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 
 import numpy as np
 
-from backends._common import JAX_ONEHOT_NARROW_IOTA, onehot_deviations, saturation_deviations
+from backends._common import JAX_ONEHOT_NARROW_IOTA, onehot_rules, saturates
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -37,8 +43,13 @@ _ONEHOT_IDS = {
     "jax": (_ALL_INTS + ("float32",), "zeros", "zeros"),
     "torch": (tuple(d for d in _ALL_INTS if d != "uint64") + ("float32",), "zeros", "raise"),
 }
+# On CPU; GPU matmuls keep subnormals.
 _FLUSHING_MATMULS = {"tensorflow": ("float32", "bfloat16", "float64"), "jax": ("float32", "bfloat16"),
                      "torch": ()}
+# Where the one-hot matmul loses -0.0 (None: every device); cuBLAS under XLA keeps it.
+_NEGATIVE_ZERO_LOST_ON = {"tensorflow": None, "jax": "cpu", "torch": None}
+# Where Embedding's gradient accumulates in the weight dtype (None: every device).
+_SATURATES_ON = {"tensorflow": "cpu", "jax": None, "torch": "cpu"}
 # Keras type promotion maps float64 to float32 except on TensorFlow ("aligned with JAX",
 # keras/src/backend/common/dtypes.py BIT64_TO_BIT32_DTYPE), so ops.matmul - and Dense -
 # return float32 for float64 inputs on torch.
@@ -65,6 +76,17 @@ def _keras(backend: str):
     except Exception as exc:  # Keras imports its backend; a missing backend raises here.
         raise FrameworkUnavailable(f"keras on {backend} is unavailable: {exc}".splitlines()[0]) from None
     return keras
+
+
+def _on_device(method):
+    """Run an adapter method with Keras' device scope set to the adapter's device."""
+
+    @functools.wraps(method)
+    def scoped(self, *args, **kwargs):
+        with self._device_scope():
+            return method(self, *args, **kwargs)
+
+    return scoped
 
 
 class KerasEmbedding(EmbeddingAdapter):
@@ -105,7 +127,7 @@ class KerasEmbedding(EmbeddingAdapter):
         return Declared(
             weight_dtypes=dtypes, index_dtypes=index_dtypes, negative_index=negative,
             out_of_range=oob, gradient="sparse" if self.backend == "tensorflow" else "dense",
-            deviations=saturation_deviations(dtypes) if self.device == "cpu" else {},
+            platform_deviations=(saturates(dtypes, device_type=_SATURATES_ON[self.backend]),),
         )
 
     def versions(self):
@@ -115,7 +137,17 @@ class KerasEmbedding(EmbeddingAdapter):
         return {"keras": self.keras.__version__, self.backend: backend_module.__version__}
 
     def runtime_settings(self):
-        return {"keras_backend": self.backend}
+        return {"keras_backend": self.backend, "keras_device": self._keras_device()}
+
+    def _keras_device(self) -> str:
+        # Spelled as each backend names its default devices: the torch backend compares device
+        # strings, and a variable built under "cpu:0" is copied (losing its gradient) on "cpu".
+        if self.backend == "torch":
+            return "cpu" if self.device == "cpu" else "cuda"
+        return "cpu:0" if self.device == "cpu" else "gpu:0"
+
+    def _device_scope(self):
+        return self.keras.device(self._keras_device()) if hasattr(self.keras, "device") else contextlib.nullcontext()
 
     # --- layers ------------------------------------------------------------------------
     def _new_layer(self, vocab: int, dim: int, dtype: str):
@@ -145,9 +177,16 @@ class KerasEmbedding(EmbeddingAdapter):
         ops = self.keras.ops
         array = np.asarray(array)
         if dtype_name(array.dtype) == "bfloat16":
-            return ops.cast(ops.convert_to_tensor(array.astype(np.float32)), "bfloat16")
-        return ops.convert_to_tensor(array)
+            tensor = ops.cast(ops.convert_to_tensor(array.astype(np.float32)), "bfloat16")
+        else:
+            tensor = ops.convert_to_tensor(array)
+        if self.backend == "jax":  # committed: a jitted call outside the scope must stay here too
+            import jax
 
+            tensor = jax.device_put(tensor, jax.devices("cpu" if self.device == "cpu" else "gpu")[0])
+        return tensor
+
+    @_on_device
     def prepare_weights(self, weights):
         name = dtype_name(weights.dtype)
         if self.backend == "jax":
@@ -156,12 +195,15 @@ class KerasEmbedding(EmbeddingAdapter):
         self._table(layer).assign(self._native(weights))
         return layer
 
+    @_on_device
     def prepare_ids(self, ids):
         return self._native(ids)
 
+    @_on_device
     def prepare_upstream(self, upstream):
         return self._native(upstream)
 
+    @_on_device
     def forward(self, weights, ids):
         if self.backend == "jax":
             layer = self._layer(weights.shape[0], weights.shape[1], dtype_name(weights.dtype))
@@ -173,6 +215,7 @@ class KerasEmbedding(EmbeddingAdapter):
                 return self._call(weights, ids)
         return self._call(weights, ids)
 
+    @_on_device
     def gradient(self, weights, ids, upstream):
         if self.backend == "jax":
             import jax
@@ -249,9 +292,7 @@ class KerasOneHotDense(KerasEmbedding):
 
     def _declare(self) -> Declared:
         index_dtypes, negative, oob = _ONEHOT_IDS[self.backend]
-        deviations = onehot_deviations(_FLUSHING_MATMULS[self.backend] if self.device == "cpu" else ())
-        if self.backend == "jax":  # keras.ops.one_hot is jax.nn.one_hot there
-            deviations.update(JAX_ONEHOT_NARROW_IOTA)
+        deviations = dict(JAX_ONEHOT_NARROW_IOTA) if self.backend == "jax" else {}  # ops.one_hot is jax's
         if self.backend == "torch":
             deviations.update({c: _FLOAT64_DEMOTED for c in (
                 "forward[float64]", "gradient[float64]", "subnormals_preserved[float64]")})
@@ -260,6 +301,8 @@ class KerasOneHotDense(KerasEmbedding):
             weight_dtypes=_WEIGHT_DTYPES[self.backend], index_dtypes=index_dtypes,
             negative_index=negative, out_of_range=oob, gradient="dense",
             matmul_precision="tf32" if tf32 else "float32", deviations=deviations,
+            platform_deviations=onehot_rules(_FLUSHING_MATMULS[self.backend],
+                                             negative_zero_device=_NEGATIVE_ZERO_LOST_ON[self.backend]),
         )
 
     def _new_layer(self, vocab: int, dim: int, dtype: str):
@@ -281,6 +324,7 @@ class KerasOneHotDense(KerasEmbedding):
     def _call(self, layer, ids):
         return self._unflatten(layer(self._one_hot_rows(ids, layer.vocab, layer.dtype)), ids)
 
+    @_on_device
     def forward(self, weights, ids):
         if self.backend != "jax":
             return super().forward(weights, ids)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends._common import onehot_deviations, saturation_deviations
+from backends._common import onehot_rules, saturates
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.errors import FrameworkUnavailable
 
@@ -27,7 +27,7 @@ class NumpyGather(EmbeddingAdapter):
         index_dtypes=_INT_DTYPES,
         negative_index="wrap",
         out_of_range="raise",
-        deviations=saturation_deviations(("float16", "bfloat16")),
+        platform_deviations=(saturates(("float16", "bfloat16")),),
     )
 
     def __init__(self, device: str = "cpu"):
@@ -67,7 +67,7 @@ class NumpyOneHot(NumpyGather):
         index_dtypes=_INT_DTYPES + ("float32",),
         negative_index="zeros",
         out_of_range="zeros",
-        deviations=onehot_deviations(),
+        platform_deviations=onehot_rules(),
         not_applicable={"low_precision_accumulation[bfloat16]": "no bfloat16 matmul in NumPy"},
     )
 

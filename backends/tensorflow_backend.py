@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from backends._common import onehot_deviations, saturation_deviations
+from backends._common import onehot_rules, saturates
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -58,7 +58,9 @@ class TensorflowLookup(EmbeddingAdapter):
             negative_index="zeros" if on_gpu else "raise",
             out_of_range="zeros" if on_gpu else "raise",
             gradient="sparse",
-            deviations={**({} if on_gpu else saturation_deviations(_WEIGHT_DTYPES)), **self._index_limits()},
+            # Measured on CPU only (no TensorFlow on the GPU machines this project was run on).
+            deviations=self._index_limits(),
+            platform_deviations=(saturates(_WEIGHT_DTYPES, device_type="cpu"),),
         )
 
     def _index_limits(self) -> dict[str, str]:
@@ -134,13 +136,12 @@ class TensorflowOneHot(TensorflowLookup):
 
     def _declare(self) -> Declared:
         on_gpu = self.device != "cpu"
-        deviations = onehot_deviations(() if on_gpu else ("float32", "bfloat16", "float64"))
         return Declared(
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int8", "uint8", "int32", "int64"),
             negative_index="zeros", out_of_range="zeros", gradient="dense",
             # TensorFlow enables TF32 by default on Ampere+ GPUs.
             matmul_precision="tf32" if on_gpu else "float32",
-            deviations=deviations,
+            platform_deviations=onehot_rules(("float32", "bfloat16", "float64")),
         )
 
     def _lookup(self, weights, ids):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends._common import onehot_deviations, saturation_deviations
+from backends._common import onehot_rules, saturates
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name
 from harness.errors import FrameworkUnavailable
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-_CUDA_OOB = ("not probed on CUDA: an out-of-range id triggers a device-side assert that leaves "
-             "the CUDA context unusable (pytorch/pytorch#29966)")
 
 
 def _torch():
@@ -39,15 +37,14 @@ class TorchEmbedding(EmbeddingAdapter):
         self.declared = self._declare()
 
     def _declare(self) -> Declared:
-        not_applicable = {}
-        if self.device == "cuda":
-            not_applicable = {"negative_index": _CUDA_OOB, "out_of_range": _CUDA_OOB}
-        deviations = saturation_deviations(_WEIGHT_DTYPES) if self.device == "cpu" else {}
+        # On CUDA a bad id trips a device-side assert (pytorch/pytorch#29966): an exception, so
+        # "raise", observed in a child process (harness/isolation.py). The dense backward on
+        # CUDA accumulates in float32 (embedding_dense_backward); the sparse one does not.
         return Declared(
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int32", "int64"),
             negative_index="raise", out_of_range="raise",
             gradient="sparse" if self.sparse else "dense",
-            deviations=deviations, not_applicable=not_applicable,
+            platform_deviations=(saturates(_WEIGHT_DTYPES, device_type=None if self.sparse else "cpu"),),
         )
 
     def versions(self):
@@ -130,14 +127,12 @@ class TorchOneHot(TorchEmbedding):
     variant = "onehot"
 
     def _declare(self) -> Declared:
-        base = super()._declare()
-        # torch's CPU matmuls keep subnormals here (float32, and bfloat16 through oneDNN), as
-        # subnormals_preserved observes; whether bfloat16 keeps them depends on the CPU.
-        deviations = onehot_deviations()
+        # torch's matmuls keep subnormals (float32, and bfloat16 through oneDNN), as
+        # subnormals_preserved observes on the CPUs and GPUs of results/.
         return Declared(
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int64",),
             negative_index="raise", out_of_range="raise", gradient="dense",
-            matmul_precision="float32", deviations=deviations, not_applicable=base.not_applicable,
+            matmul_precision="float32", platform_deviations=onehot_rules(),
         )
 
     def prepare_weights(self, weights):

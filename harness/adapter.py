@@ -29,6 +29,41 @@ Variant = Literal["gather", "onehot"]
 
 
 @dataclass(frozen=True)
+class Deviates:
+    """A declared deviation that holds only on some platforms, as data (after PyTorch OpInfo's
+    ``DecorateInfo(..., device_type=..., dtypes=..., active_if=...)``).
+
+    Every condition given must hold: the adapter's device type, the CPU vendor, every named
+    CPU flag (as /proc/cpuinfo spells them), at least ``min_threads`` intra-op threads, and
+    each package at least the version given. ``dtypes`` expands a check family
+    (``subnormals_preserved``) into its per-dtype checks (``subnormals_preserved[bfloat16]``).
+    Where it holds, its checks are expected to fail exactly like ``Declared.deviations``;
+    where it does not, they must pass. One that holds on no committed run is reported stale.
+    """
+
+    checks: tuple[str, ...]
+    reason: str
+    device_type: str | None = None
+    dtypes: tuple[str, ...] = ()
+    cpu_vendor: str | None = None
+    cpu_flags: tuple[str, ...] = ()
+    min_threads: int | None = None
+    min_versions: Mapping[str, str] = field(default_factory=dict)
+
+    def check_names(self) -> tuple[str, ...]:
+        if not self.dtypes:
+            return tuple(self.checks)
+        return tuple(f"{c}[{d}]" for c in self.checks for d in self.dtypes)
+
+    def conditions(self) -> dict[str, Any]:
+        """The conditions that are set, by name (what the results record and show)."""
+        named = {"device_type": self.device_type, "cpu_vendor": self.cpu_vendor,
+                 "cpu_flags": list(self.cpu_flags), "min_threads": self.min_threads,
+                 "min_versions": dict(self.min_versions)}
+        return {k: v for k, v in named.items() if v not in (None, [], {})}
+
+
+@dataclass(frozen=True)
 class Declared:
     """What an adapter claims about itself. Every field is verified by a check."""
 
@@ -45,6 +80,8 @@ class Declared:
     deviations: Mapping[str, str] = field(default_factory=dict)
     # check name -> reason the check cannot run for this adapter (reported as skipped).
     not_applicable: Mapping[str, str] = field(default_factory=dict)
+    # Deviations that hold only on some platforms (device type, CPU, threads, versions).
+    platform_deviations: tuple[Deviates, ...] = ()
 
 
 class EmbeddingAdapter(ABC):
@@ -61,8 +98,12 @@ class EmbeddingAdapter(ABC):
     declared: Declared = Declared()
     # id of the gather adapter this one-hot adapter should agree with (same framework/device).
     gather_twin: str | None = None
-    # How the harness loaded it (built-in id or module:factory), used in repro snippets.
+    # How the harness loaded it (built-in id or module:factory), used in repro snippets and to
+    # rebuild it in a child process.
     source: str = ""
+    # Run the bad-id probes in a child process (see harness/isolation.py). None: on every
+    # non-CPU device, where an out-of-range id can trip a device-side assert.
+    isolate_probes: bool | None = None
 
     # --- framework plumbing ----------------------------------------------------------
     @abstractmethod
@@ -125,6 +166,8 @@ class EmbeddingAdapter(ABC):
         return self.to_numpy(grad)
 
     def describe(self) -> dict[str, Any]:
+        from harness.platform import platform_rules
+
         d = self.declared
         return {
             "id": self.id,
@@ -141,6 +184,7 @@ class EmbeddingAdapter(ABC):
                 "gradient": d.gradient,
                 "matmul_precision": d.matmul_precision,
                 "deviations": dict(d.deviations),
+                "platform_deviations": platform_rules(self),
             },
             "runtime": self.runtime_settings(),
         }

@@ -29,6 +29,8 @@ from harness import hypothesis_profiles, layouts, oracle
 from harness.adapter import EmbeddingAdapter
 from harness.dtypes import CANDIDATE_INDEX_DTYPES, WEIGHT_DTYPES, dtype_name, np_dtype, unit_roundoff
 from harness.errors import HarnessError
+from harness.isolation import CRASH, needs_isolation, probe_isolated
+from harness.platform import declared_here
 from harness.repro import array_literal, snippet
 from harness.strategies import (
     ONEHOT_CELLS,
@@ -476,7 +478,13 @@ def _consistent_outcomes(got: np.ndarray, weights: np.ndarray, bad: int) -> set[
     return outcomes
 
 
-def _probe_one(adapter, tables: list[np.ndarray], bad: int, index_dtype: str) -> tuple[set[str], str]:
+def probe_tables(vocab: int) -> list[np.ndarray]:
+    """Two tables no outcome can confuse: a bad id's row must follow the table it was given."""
+    table_a = _labelled_table(vocab, 3)
+    return [table_a, (table_a.astype(np.float64) * -3 + 1000).astype(np.float32)]
+
+
+def probe_one(adapter, tables: list[np.ndarray], bad: int, index_dtype: str) -> tuple[set[str], str]:
     """What one bad id does, judged against two tables: a result that does not follow the
     table (garbage that happens to be zeros, a row of another call) is ``undefined``."""
     ids = np.array([bad], dtype=index_dtype)
@@ -499,12 +507,18 @@ def _probe_one(adapter, tables: list[np.ndarray], bad: int, index_dtype: str) ->
         str(r.astype(np.float64).tolist()) for r in results)
 
 
+def _probe_bad_ids(adapter, kind: str, vocab: int, bad_ids: list[int], index_dtype: str) -> dict:
+    if needs_isolation(adapter):  # a device-side assert would poison this process
+        return probe_isolated(adapter, kind, vocab, bad_ids, index_dtype)
+    tables = probe_tables(vocab)
+    return {bad: probe_one(adapter, tables, bad, index_dtype) for bad in bad_ids}
+
+
 def _observe(kind: str, bad_ids: Callable[[int, str], list[int]]):
     def run(adapter, ctx):
         vocab = 5
         index_dtype = _preferred_ids_dtypes(adapter)[0]
-        table_a = _labelled_table(vocab, 3)
-        table_b = (table_a.astype(np.float64) * -3 + 1000).astype(np.float32)
+        table_a = probe_tables(vocab)[0]
         control = np.array([1, 3], dtype=index_dtype)
         try:  # a control call first: "raise" must mean the bad id raised, not the adapter
             got = adapter.lookup(table_a, control)
@@ -514,15 +528,17 @@ def _observe(kind: str, bad_ids: Callable[[int, str], list[int]]):
         if got.shape != (2, 3) or not np.array_equal(got, table_a[[1, 3]]):
             _fail(adapter, "the control call with valid ids returned rows other than W[ids]; what a bad id "
                   "does cannot be told", "adapter.lookup(W, ids)", W=table_a, ids=control)
-        per_id = {bad: _probe_one(adapter, [table_a, table_b], bad, index_dtype) for bad in bad_ids(vocab, index_dtype)}
+        per_id = _probe_bad_ids(adapter, kind, vocab, bad_ids(vocab, index_dtype), index_dtype)
         if not per_id:  # unsigned ids cannot be negative
             ctx.observed[kind] = "n/a"
             return
         common = set.intersection(*(outcomes for outcomes, _ in per_id.values()))
-        outcome = next((o for o in ("raise", *PROBE_OUTCOMES) if o in common), "undefined")
+        outcome = next((o for o in ("raise", *PROBE_OUTCOMES, CRASH) if o in common), "undefined")
         ctx.observed[kind] = outcome
         ctx.observed[f"{kind}_detail"] = "; ".join(
-            f"id {bad}: {'/'.join(sorted(o))} ({how})" for bad, (o, how) in per_id.items())[:1500]
+            f"id {bad}: {'/'.join(sorted(o))} ({how})" for bad, (o, how) in per_id.items())[:3000]
+        if needs_isolation(adapter):
+            ctx.observed[f"{kind}_isolated"] = True
         declared = getattr(adapter.declared, kind)
         if declared != "undefined" and outcome != declared:
             worst = next((b for b, (o, _) in per_id.items() if declared not in o), next(iter(per_id)))
@@ -774,13 +790,16 @@ CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 
 def validate_declaration(adapter: EmbeddingAdapter) -> None:
     """Every check a declaration names must exist: a typo would silently declare nothing."""
-    for field_name in ("deviations", "not_applicable"):
-        unknown = sorted(set(getattr(adapter.declared, field_name)) - set(CHECKS_BY_NAME))
+    declared = adapter.declared
+    named = {"deviations": set(declared.deviations), "not_applicable": set(declared.not_applicable),
+             "platform_deviations": {n for rule in declared.platform_deviations for n in rule.check_names()}}
+    for field_name, names in named.items():
+        unknown = sorted(names - set(CHECKS_BY_NAME))
         if unknown:
             raise HarnessError(f"{adapter.id}: declared.{field_name} names unknown check(s) {unknown}; "
                                f"'python -m harness checks' lists them")
-    if adapter.declared.gradient not in ("dense", "sparse", "none"):
-        raise HarnessError(f"{adapter.id}: declared.gradient is {adapter.declared.gradient!r}; use 'dense', "
+    if declared.gradient not in ("dense", "sparse", "none"):
+        raise HarnessError(f"{adapter.id}: declared.gradient is {declared.gradient!r}; use 'dense', "
                            f"'sparse' or 'none' (forward-only)")
 
 
@@ -808,7 +827,7 @@ def run_check(adapter: EmbeddingAdapter, check: Check | str) -> CheckResult:
     if reason:
         return CheckResult(check.name, "skipped", reason)
     ctx = Context()
-    deviation = adapter.declared.deviations.get(check.name)
+    deviation = declared_here(adapter).deviations.get(check.name)
     started = time.perf_counter()
     try:
         check.run(adapter, ctx)

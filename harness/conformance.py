@@ -21,6 +21,7 @@ from pathlib import Path
 from harness import mdtext
 from harness.checks import CHECKS
 from harness.errors import CorruptResults, HarnessError
+from harness.platform import describe_conditions
 from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
 
 SCHEMA = "embedding-harness/conformance/1"
@@ -186,6 +187,7 @@ def render_markdown(doc: dict) -> str:
     for name in names:
         row = [STATUS_MARK[cells[name]["status"]] if name in cells else NOT_RUN for cells in by_adapter]
         lines.append(f"| {e(name)} | " + " | ".join(row) + " |")
+    lines += _platform_rules_section(adapters)
     lines += ["", "## Failures, declared deviations and skips", ""]
     for a in adapters:
         if a.get("load_error"):
@@ -202,6 +204,24 @@ def render_markdown(doc: dict) -> str:
                 lines.append(f"- {e(a['id'])} :: {e(check['check'])} ({check['status']}): "
                              f"{_first_line(check['detail'])}")
     return "\n".join(lines) + "\n"
+
+
+def _platform_rules_section(adapters: list[dict]) -> list[str]:
+    """Each adapter's platform-keyed declarations and whether they hold on this machine."""
+    rows = [(a["id"], rule) for a in adapters for rule in (a.get("declared") or {}).get("platform_deviations") or []]
+    if not rows:
+        return []
+    e = mdtext.escape
+    lines = ["", "## Platform-keyed declarations", "",
+             "Deviations an adapter declares for some platforms only (device type, CPU, threads, versions). "
+             "Where one holds its checks must fail as declared; where it does not they must pass. The "
+             "cross-machine report lists the ones that held on no run (stale).", "",
+             "| adapter | checks | where | holds here |", "|---|---|---|---|"]
+    for adapter_id, rule in rows:
+        where = describe_conditions(rule.get("when", {}))
+        lines.append(f"| {e(adapter_id)} | {e(', '.join(rule['checks']))} | {e(where)} "
+                     f"| {'yes' if rule.get('active') else 'no'} |")
+    return lines
 
 
 def readme_section(doc: dict, results_dir: Path) -> str:

@@ -32,6 +32,7 @@ from harness.checks import CHECKS, LAST_CALL_ENV
 from harness.conformance import cell, record_run
 from harness.errors import HarnessError, UnknownAdapter
 from harness.events import EventLog, EventReader
+from harness.isolation import describe_exit
 from harness.progress import Progress
 from harness.registry import (
     BUILTIN,
@@ -126,16 +127,6 @@ def plan_units(specs: list[str] | None) -> list[Unit]:
 
 def _safe(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label)[:80]
-
-
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = "an unknown signal"
-        return f"was killed by {name} (signal {-returncode})"
-    return f"exited with status {returncode}"
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

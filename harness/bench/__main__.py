@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.bench.sweep import DEFAULT_ONEHOT_BUDGET, PROFILES, get_profile, parse_bytes
+from harness.bench.sweep import PROFILES, get_profile, parse_bytes
 from harness.errors import HarnessError
 
 
@@ -20,12 +20,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="results folder (default: results/<machine-id> for the full profile, "
                              "results/<machine-id>/profile-<name> for the others)")
     common.add_argument("--profile", choices=sorted(PROFILES), default="full",
-                        help="smoke (CI, untimed), quick (~3 min) or full (default)")
+                        help="smoke (CI, untimed), quick (~3 min), full (default) or gpu (CUDA adapters: "
+                             "ids per call 16K..4M, widths 64..1024)")
     common.add_argument("--part", default=None, help="run: label of this process's part (core, keras-jax, ...)")
     common.add_argument("--threads", type=int, default=None,
                         help="run: thread count for every framework (default: all cores in the affinity mask)")
-    common.add_argument("--onehot-mem-budget", default="2GiB",
-                        help="run: skip one-hot cases whose N x V matrices exceed this (default 2GiB)")
+    common.add_argument("--onehot-mem-budget", default=None,
+                        help="run: skip one-hot cases whose N x V matrices exceed this (default: the "
+                             "profile's, 2GiB; gpu 24GiB)")
     common.add_argument("--run-id", default=os.environ.get("EMBEDDING_HARNESS_BENCH_RUN_ID"),
                         help="groups the parts of one run (nox passes one); run: a new id starts a new "
                              "run manifest, default a fresh id; finalize: must match the manifest")
@@ -34,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="run: extra argument for the benchmark pytest process (repeatable)")
     parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("all", parents=[common], help="every part (one process per framework and Keras backend, "
+                                                 "EMBEDDING_HARNESS_ADAPTERS honoured), then finalize")
     sub.add_parser("run", parents=[common], help="benchmark one part in a child process")
     sub.add_parser("finalize", parents=[common], help="merge this run's parts into bench.csv, BENCH.md, plots")
     sub.add_parser("readme", parents=[common], help="regenerate the README section from the results")
@@ -45,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "check":
-            from harness.bench.run import check_specs
+            from harness.bench.run import check_specs, runs_on_profile_devices
             from harness.machine import machine_id
 
             check_specs(dict(os.environ))
+            runs_on_profile_devices(get_profile(args.profile), dict(os.environ))
             machine_id()
             return 0
         if args.out is None:
@@ -56,21 +61,47 @@ def main(argv: list[str] | None = None) -> int:
             from harness.results import machine_dir
 
             args.out = bench_dir(machine_dir(), args.profile)
-        if args.command == "run":
+        if args.command in ("run", "all"):
             from harness.bench import parts
             from harness.bench.run import run_part
 
-            if not args.part:
+            if args.command == "run" and not args.part:
                 raise HarnessError("run needs --part LABEL (core, keras-tensorflow, keras-jax, keras-torch)")
             if args.threads is not None and args.threads < 1:
                 raise HarnessError(f"--threads {args.threads}: must be at least 1")
+            profile = get_profile(args.profile)
             try:
-                budget = parse_bytes(args.onehot_mem_budget)
+                budget = parse_bytes(args.onehot_mem_budget) if args.onehot_mem_budget else profile.onehot_budget
             except ValueError as exc:
                 raise HarnessError(f"--onehot-mem-budget: {exc}") from None
-            return run_part(part=args.part, out=args.out, profile=get_profile(args.profile),
-                            threads=args.threads, run_id=args.run_id or parts.new_run_id(),
-                            onehot_budget=budget or DEFAULT_ONEHOT_BUDGET, pytest_args=args.pytest_args)
+            if args.command == "all":  # a profile this machine cannot run: one line, before any part
+                from harness.bench.run import runs_on_profile_devices
+
+                runs_on_profile_devices(profile, dict(os.environ))
+            run_id = args.run_id or parts.new_run_id()
+            plan = ([(args.part, {})] if args.command == "run"
+                    else parts.plan(os.environ.get(parts.ADAPTERS_ENV)))
+            failed = []
+            for label, extra in plan:
+                try:
+                    code = run_part(part=label, out=args.out, profile=profile, threads=args.threads, run_id=run_id,
+                                    onehot_budget=budget, pytest_args=args.pytest_args,
+                                    base_env={**os.environ, **extra})
+                except HarnessError as exc:
+                    if args.command == "run":
+                        raise
+                    print(f"bench {label}: {exc}", file=sys.stderr)
+                    code = 1
+                if code:
+                    failed.append(label)
+            if args.command == "run":
+                return 1 if failed else 0
+            from harness.bench.finalize import finalize
+
+            finalize(args.out, run_id)
+            if failed:
+                print(f"bench: parts failed: {', '.join(failed)} (listed in BENCH.md)", file=sys.stderr)
+            return 1 if failed else 0
         if args.command == "finalize":
             from harness.bench.finalize import finalize
 

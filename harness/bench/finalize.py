@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.bench import crossover, parts, plots, tables
 from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import COLUMNS, adapters_meta, build_rows
-from harness.bench.sweep import get_profile
+from harness.bench.sweep import get_profile, sized_rows
 from harness.errors import CorruptResults, HarnessError
 from harness.report.load import bench_key
 from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
@@ -102,7 +102,7 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
         adapters = {**(old_meta.get("adapters") or {}), **adapters_meta(records)}
         meta = _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta)
         atomic_write_text(out / "bench.csv", tables.to_csv(rows))
-        written_plots = plots.write_all(rows, meta["crossover"], out / "plots")
+        written_plots = plots.write_all(sized_rows(rows), meta["crossover"], out / "plots")
         meta["plots"] = [str(p.relative_to(out)) for p in written_plots]
         atomic_write_json(out / "bench_meta.json", meta)
         atomic_write_text(out / "BENCH.md", tables.bench_md(rows, meta, meta["crossover"]))
@@ -155,7 +155,7 @@ def _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_met
         "counts": {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "error")},
     }
     meta["self_check"] = tables.self_check_summary(meta)
-    meta["crossover"] = crossover.summarize(rows, adapters)
+    meta["crossover"] = crossover.summarize(sized_rows(rows), adapters)
     return meta
 
 

@@ -10,6 +10,7 @@ one-line error naming it. The raw files stay as the evidence behind bench.csv's 
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
 import os
 import re
 from pathlib import Path
@@ -23,6 +24,32 @@ PART_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 RAW_DIR = "raw"
+
+
+ADAPTERS_ENV = "EMBEDDING_HARNESS_ADAPTERS"
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+CORE_SELECTION = ("numpy-*", "torch-*", "tensorflow-*", "jax-*", "flax-*")
+
+
+def plan(requested: str | None = None) -> list[tuple[str, dict[str, str]]]:
+    """(part label, extra environment) per benchmark process, honouring a user's selection
+    (EMBEDDING_HARNESS_ADAPTERS). One process per framework and per Keras backend: timings must
+    not share a process (thread pools of one framework linger and slow the next one down), and
+    Keras fixes its backend at import. Raises HarnessError when the selection names nothing."""
+    from_user = [s.strip() for s in (requested or "").split(",") if s.strip()]
+    core = [s for s in from_user if not s.startswith("keras-")] if from_user else list(CORE_SELECTION)
+    groups: dict[str, list[str]] = {}
+    for spec in core:
+        groups.setdefault("plugins" if ":" in spec else spec.split("-")[0], []).append(spec)
+    parts = [(label, {ADAPTERS_ENV: ",".join(specs)}) for label, specs in groups.items()]
+    for backend in KERAS_BACKENDS:
+        ids = [f"keras-{backend}-gather", f"keras-{backend}-onehot"]
+        chosen = ids if not from_user else [i for i in ids if any(fnmatch.fnmatch(i, s) for s in from_user)]
+        if chosen:
+            parts.append((f"keras-{backend}", {ADAPTERS_ENV: ",".join(chosen), "KERAS_BACKEND": backend}))
+    if not parts:
+        raise HarnessError(f"{ADAPTERS_ENV}={requested!r} selects no adapter")
+    return parts
 
 
 def new_run_id() -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import matplotlib
@@ -43,6 +43,9 @@ def time_vs_vocab(rows: list[dict], framework: str, device: str, path: Path,
     """Median time per call vs vocabulary, log-log, gather and one-hot on the same axes."""
     fig, axes = plt.subplots(1, len(PASSES), figsize=(11, 4.2), squeeze=False)
     mine = [r for r in rows if r["framework"] == framework and r["device"] == device]
+    if mine:  # one batch size: the one most rows have (the GPU profile also sweeps N at one V)
+        n_ids = Counter(r["n_ids"] for r in mine).most_common(1)[0][0]
+        mine = [r for r in mine if r["n_ids"] == n_ids]
     # One colour per adapter, one line style per width, squares for one-hot.
     colours = {a: f"C{k}" for k, a in enumerate(sorted({r["adapter"] for r in mine}))}
     styles = {d: ("-", "--", ":", "-.")[k % 4] for k, d in enumerate(sorted({r["dim"] for r in mine if r["dim"]}))}

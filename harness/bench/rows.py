@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from harness.bench import metrics
+from harness.bench import datasheets, metrics
 from harness.bench.sweep import Case, cases_for, get_profile
 from harness.dtypes import np_dtype
 
 COLUMNS = (
     "adapter", "framework", "variant", "device", "dtype", "index_dtype", "pass", "vocab", "dim",
     "n_ids", "distribution", "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps",
-    "pct_copy_bw", "gflops", "peak_mem_bytes", "table_bytes", "fits_in_cache", "compile_s",
+    "pct_copy_bw", "pct_peak_bw", "gflops", "peak_mem_bytes", "table_bytes", "fits_in_cache", "compile_s",
     "wall_median_s", "status", "skip_reason", "part", "run_id",
 )
-MEASURED = ("median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "gflops",
+# Columns added after bench.csv files were committed: older files lack them (read as empty).
+LATER_COLUMNS = ("run_id", "pct_peak_bw")
+MEASURED = ("median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
             "peak_mem_bytes", "compile_s", "wall_median_s")
 
 
@@ -46,6 +48,9 @@ def _row(record: dict, adapter: dict, case: dict) -> dict:
         pass_=row["pass"], variant=row["variant"], n=int(row["n_ids"]), vocab=int(row["vocab"]),
         dim=int(row["dim"]), s=s, i=i, unique=int(case.get("unique") or 0),
         gradient=adapter.get("gradient", "dense"), median_s=row["median_s"], copy_gbps=copy_gbps))
+    peak = datasheets.peak_bandwidth(gpu.get("name")) if on_gpu else None
+    if peak and row["gbps"] is not None:
+        row["pct_peak_bw"] = 100.0 * row["gbps"] / peak[0]
     return row
 
 

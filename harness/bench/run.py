@@ -52,6 +52,26 @@ def check_specs(env: dict[str, str]) -> None:
             match_spec(spec)
 
 
+def runs_on_profile_devices(profile: Profile, env: dict[str, str]) -> bool:
+    """Whether the selection can hold an adapter on the profile's devices (no framework imported).
+
+    Raises HarnessError when the profile needs a device this machine does not have."""
+    if not profile.devices or "cpu" in profile.devices:
+        return True
+    from harness.registry import GPU_CAPABLE_PREFIXES, visible_devices
+
+    if not set(profile.devices) & set(visible_devices()):
+        raise HarnessError(f"profile {profile.name} measures adapters on {', '.join(profile.devices)}, and no "
+                           f"framework here sees one (nvidia-smi finds no GPU); use --profile quick or full")
+    for spec in requested_specs(env) or ["*"]:
+        if ":" in spec:
+            return True
+        builtins, plugins = match_spec(spec)
+        if plugins or any(b.startswith(GPU_CAPABLE_PREFIXES) for b in builtins):
+            return True
+    return False
+
+
 def _cores(threads: int) -> set[int]:
     mask = sorted(os.sched_getaffinity(0))
     if threads > len(mask):
@@ -62,14 +82,21 @@ def _cores(threads: int) -> set[int]:
 
 def run_part(*, part: str, out: Path, profile: Profile, threads: int | None, run_id: str,
              onehot_budget: int = DEFAULT_ONEHOT_BUDGET, pytest_args: list[str] | None = None,
-             stream=sys.stderr) -> int:
+             stream=sys.stderr, base_env: dict[str, str] | None = None) -> int:
+    """One part in a child pytest process. ``base_env``: its environment before the thread
+    settings (default: this process's), e.g. with the part's adapter selection."""
+    base_env = dict(os.environ if base_env is None else base_env)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     parts.check_machine(out)
     rdir = parts.run_dir(out, run_id)
     rdir.mkdir(parents=True, exist_ok=True)
     target = parts.part_file(rdir, part)
-    check_specs(dict(os.environ))
+    check_specs(base_env)
+    if not runs_on_profile_devices(profile, base_env):
+        stream.write(f"bench {part} [{profile.name}]: no adapter of this part runs on "
+                     f"{', '.join(profile.devices or ())}; nothing to measure\n")
+        return 0
     threads = threads or len(os.sched_getaffinity(0))
     cores = _cores(threads)
     scratch = out / "tmp" / f"bench-{part}-{run_id}"
@@ -84,7 +111,7 @@ def run_part(*, part: str, out: Path, profile: Profile, threads: int | None, run
     if not profile.timed:
         cmd.append("--benchmark-disable")
     cmd += pytest_args or []
-    env = thread_env(threads, dict(os.environ))
+    env = thread_env(threads, base_env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     full_mask = cores == set(os.sched_getaffinity(0))
     try:

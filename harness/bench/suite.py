@@ -26,11 +26,12 @@ from harness.bench import membw, timing
 from harness.bench.sweep import (
     DEFAULT_ONEHOT_BUDGET,
     Case,
+    GiB,
     Inputs,
     OneHotTimeGuard,
     Profile,
     cases_for,
-    dup_rate,
+    duplicate_share,
     index_dtype_for,
     onehot_memory_reason,
 )
@@ -134,7 +135,9 @@ class BenchSession:
 
     def __post_init__(self):
         self.threads = self.threads or len(os.sched_getaffinity(0))
-        self.inputs = Inputs()
+        # Room for the largest table and upstream gradients of a profile, so that the next adapter
+        # finds them instead of drawing gigabytes again.
+        self.inputs = Inputs(capacity_bytes=max(2 * GiB, 4 * self.profile.max_output_bytes))
         self.guard = OneHotTimeGuard(None, self.profile.max_call_s)
         self._prepared: tuple[tuple, Any] | None = None
         self._last_adapter: str | None = None
@@ -147,7 +150,7 @@ class BenchSession:
         from harness import registry
 
         try:
-            slots = registry.select(self.specs)
+            slots = registry.select(self.specs, devices=list(self.profile.devices) if self.profile.devices else None)
         except HarnessError as exc:
             self.fatal = str(exc)
             return []
@@ -233,15 +236,15 @@ class BenchSession:
         adapter, case = item.slot.adapter, item.case
         result = self.results.setdefault(key, {"adapter": adapter.id, **case.as_dict()})
         ids_np = self.inputs.ids(case.vocab, case.n_ids, case.distribution)
-        result["unique"] = int(np.unique(ids_np).size)
-        result["dup_rate"] = dup_rate(ids_np)
+        result["unique"] = self.inputs.unique_count(case.vocab, case.n_ids, case.distribution)
+        result["dup_rate"] = duplicate_share(result["unique"], case.n_ids)
         index_dtype = index_dtype_for(adapter.declared.index_dtypes)
         if index_dtype is None:
             raise CaseSkipped(f"declares neither int32 nor int64 ids ({adapter.declared.index_dtypes})")
         result["index_dtype"] = index_dtype
         if adapter.variant == "onehot":
             reason = (onehot_memory_reason(case, self.onehot_budget)
-                      or self.guard.reason(adapter.id, case))
+                      or self.guard.reason(adapter.id, case, host_gemm=adapter.device == "cpu"))
             if reason:
                 raise CaseSkipped(reason)
         if self._last_adapter != adapter.id:

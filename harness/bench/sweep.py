@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from itertools import product
 
 import numpy as np
 
@@ -39,6 +40,7 @@ class Block:
     dtypes: tuple[str, ...] = ("float32",)
     passes: tuple[str, ...] = PASSES
     distributions: tuple[str, ...] = ("uniform",)
+    n_ids: tuple[int, ...] = ()  # ids per call; empty: the profile's n_ids
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class Profile:
     copy_bytes: int | None = None  # copy-bandwidth buffer; None: 8 x L3 (at least 256 MiB)
     self_check: tuple[int, int] = (65536, 64)  # (vocab, dim) of the NumPy-gather self-check
     self_check_repeats: int = 3
+    max_output_bytes: int = 4 * GiB  # N x D x s: larger outputs (and upstream gradients) are not swept
+    onehot_budget: int = DEFAULT_ONEHOT_BUDGET  # default of --onehot-mem-budget
+    floor: bool = True  # also time the launch floor: one id from a 2 x 1 table (FLOOR_VOCAB ...)
+    devices: tuple[str, ...] | None = None  # the adapters' devices it measures (None: every visible one)
 
 
 _FULL_VOCABS = (2, 8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288, 2097152)
@@ -93,6 +99,35 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+# The GPU profile sweeps the ids per call (16K: launch-bound; 4096 x 512 = 2M: a realistic batch x
+# sequence) and the width, over a 1M-row table, so the largest cases are limited by memory
+# bandwidth; a vocabulary sweep at 256K ids locates the one-hot crossover where kernels dominate.
+_GPU_N = (16384, 262144, 2097152, 4194304)
+PROFILES["gpu"] = Profile(
+    name="gpu", n_ids=262144, case_budget_s=0.05, min_rounds=5, max_rounds=50, min_round_s=2e-3,
+    max_call_s=0.5, max_table_bytes=8 * GiB, onehot_budget=24 * GiB, self_check_repeats=1, devices=("cuda",),
+    blocks=(
+        Block(vocabs=(1048576,), dims=(64, 128, 256, 1024), n_ids=_GPU_N),
+        Block(vocabs=(1048576,), dims=(128,), n_ids=(262144, 2097152), dtypes=LOW_PRECISION[:1]),
+        Block(vocabs=(2, 8, 32, 128, 512, 2048, 8192, 32768), dims=(128,), n_ids=(262144,)),
+    ),
+)
+
+# The launch floor: a call that moves next to nothing, so its time is the framework's fixed cost
+# per call (dispatch, launch, synchronisation). Rows faster than a few floors measure that cost.
+FLOOR_VOCAB, FLOOR_DIM, FLOOR_N = 2, 1, 1
+
+
+def is_floor_row(row: dict) -> bool:
+    """A bench.csv row of the launch floor (kept out of the tables over V, D and N)."""
+    return (row.get("vocab"), row.get("dim"), row.get("n_ids")) == (FLOOR_VOCAB, FLOOR_DIM, FLOOR_N)
+
+
+def sized_rows(rows: list[dict]) -> list[dict]:
+    """The rows that measure an embedding of some size: everything but the launch floor."""
+    return [r for r in rows if not is_floor_row(r)]
+
+
 def get_profile(name: str) -> Profile:
     try:
         return PROFILES[name]
@@ -115,6 +150,14 @@ class Case:
     def key(self) -> str:
         return (f"{self.pass_}-{self.dtype}-V{self.vocab}-D{self.dim}-N{self.n_ids}-"
                 f"{self.distribution}")
+
+    @property
+    def is_floor(self) -> bool:
+        return (self.vocab, self.dim, self.n_ids) == (FLOOR_VOCAB, FLOOR_DIM, FLOOR_N)
+
+    @property
+    def output_bytes(self) -> int:
+        return self.n_ids * self.dim * self.itemsize
 
     @property
     def itemsize(self) -> int:
@@ -143,19 +186,18 @@ def cases_for(profile: Profile, weight_dtypes=("float32",)) -> list[Case]:
     estimate extrapolates from the previous size)."""
     seen: set[Case] = set()
     for block in profile.blocks:
-        for dtype in block.dtypes:
-            if dtype not in weight_dtypes:
-                continue
-            for dim in block.dims:
-                for vocab in block.vocabs:
-                    for pass_ in block.passes:
-                        for dist in block.distributions:
-                            case = Case(pass_, dtype, vocab, dim, profile.n_ids, dist)
-                            if case.table_bytes <= profile.max_table_bytes:
-                                seen.add(case)
+        for dtype, dim, vocab, pass_, dist, n in product(block.dtypes, block.dims, block.vocabs, block.passes,
+                                                          block.distributions, block.n_ids or (profile.n_ids,)):
+            case = Case(pass_, dtype, vocab, dim, n, dist)
+            if (dtype in weight_dtypes and case.table_bytes <= profile.max_table_bytes
+                    and case.output_bytes <= profile.max_output_bytes):
+                seen.add(case)
     dtype_rank = {"float32": 0, "bfloat16": 1, "float16": 2}
-    return sorted(seen, key=lambda c: (dtype_rank.get(c.dtype, 9), c.dtype, c.dim, c.vocab,
-                                       PASSES.index(c.pass_), c.distribution))
+    ordered = sorted(seen, key=lambda c: (dtype_rank.get(c.dtype, 9), c.dtype, c.dim, c.vocab, c.n_ids,
+                                          PASSES.index(c.pass_), c.distribution))
+    if profile.floor and "float32" in weight_dtypes:
+        ordered = [Case(p, "float32", FLOOR_VOCAB, FLOOR_DIM, FLOOR_N, "uniform") for p in PASSES] + ordered
+    return ordered
 
 
 def index_dtype_for(declared_index_dtypes) -> str | None:
@@ -208,9 +250,10 @@ class OneHotTimeGuard:
     def record(self, adapter_id: str, case: Case, seconds: float) -> None:
         self.history.setdefault(self.series(adapter_id, case), {})[case.vocab] = seconds
 
-    def estimate(self, adapter_id: str, case: Case) -> tuple[float, str] | None:
+    def estimate(self, adapter_id: str, case: Case, host_gemm: bool = True) -> tuple[float, str] | None:
+        """``host_gemm``: the adapter runs on the host CPU, whose GEMM rate bounds it (a GPU's does not)."""
         guesses = []
-        if self.gemm:
+        if self.gemm and host_gemm:
             guesses.append((onehot_flops(case) / self.gemm, "FLOPs at the measured GEMM rate"))
         done = self.history.get(self.series(adapter_id, case), {})
         smaller = [v for v in done if v < case.vocab]
@@ -219,8 +262,8 @@ class OneHotTimeGuard:
             guesses.append((done[v] * case.vocab / v, f"extrapolated from {done[v]:.3g} s at V={v}"))
         return max(guesses) if guesses else None
 
-    def reason(self, adapter_id: str, case: Case) -> str | None:
-        guess = self.estimate(adapter_id, case)
+    def reason(self, adapter_id: str, case: Case, host_gemm: bool = True) -> str | None:
+        guess = self.estimate(adapter_id, case, host_gemm)
         if guess and guess[0] > self.max_call_s:
             return (f"one-hot call estimated at {guess[0]:.2g} s ({guess[1]}) > "
                     f"{self.max_call_s:g} s per call limit of this profile")
@@ -247,7 +290,23 @@ def zipf_ids(vocab: int, n: int, rng: np.random.Generator, alpha: float = ZIPF_A
 
 def dup_rate(ids: np.ndarray) -> float:
     """1 - unique/N: the share of lookups that repeat an id already in the batch."""
-    return 1.0 - np.unique(ids).size / ids.size if ids.size else 0.0
+    return duplicate_share(int(np.unique(ids).size), ids.size)
+
+
+def duplicate_share(unique: int, n: int) -> float:
+    return 1.0 - unique / n if n else 0.0
+
+
+# Values beyond this many are repeats of the first ones: a 4 GiB table or upstream gradient of
+# the GPU profile would otherwise take longer to draw than to benchmark (timings do not depend
+# on the values; ids are always drawn in full).
+MAX_DRAWN_VALUES = 2**24
+
+
+def _normal_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
+    drawn = min(rows, max(1, MAX_DRAWN_VALUES // max(dim, 1)))
+    block = rng.standard_normal((drawn, dim), dtype=np.float32)
+    return block if drawn == rows else np.resize(block, (rows, dim))
 
 
 class Inputs:
@@ -256,6 +315,7 @@ class Inputs:
     def __init__(self, capacity_bytes: int = 2 * GiB):
         self.capacity = capacity_bytes
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._counts: dict[tuple, int] = {}
 
     def _get(self, key: tuple, make) -> np.ndarray:
         if key in self._cache:
@@ -270,7 +330,7 @@ class Inputs:
     def weights(self, vocab: int, dim: int, dtype: str) -> np.ndarray:
         def make():
             rng = np.random.default_rng([SEED, 1, vocab, dim])
-            return rng.standard_normal((vocab, dim), dtype=np.float32).astype(np_dtype(dtype))
+            return _normal_rows(rng, vocab, dim).astype(np_dtype(dtype), copy=False)
 
         return self._get(("w", vocab, dim, dtype), make)
 
@@ -283,10 +343,17 @@ class Inputs:
 
         return self._get(("ids", vocab, n, distribution), make)
 
+    def unique_count(self, vocab: int, n: int, distribution: str) -> int:
+        """Distinct ids of that batch (sorting 4M ids per adapter and case is not free)."""
+        key = ("unique", vocab, n, distribution)
+        if key not in self._counts:
+            self._counts[key] = int(np.unique(self.ids(vocab, n, distribution)).size)
+        return self._counts[key]
+
     def upstream(self, n: int, dim: int, dtype: str) -> np.ndarray:
         def make():
             rng = np.random.default_rng([SEED, 3, n, dim])
-            return rng.standard_normal((n, dim), dtype=np.float32).astype(np_dtype(dtype))
+            return _normal_rows(rng, n, dim).astype(np_dtype(dtype), copy=False)
 
         return self._get(("up", n, dim, dtype), make)
 

@@ -10,7 +10,8 @@ from collections import defaultdict
 
 from harness import mdtext
 from harness.bench.metrics import BYTES_FORMULA_MD
-from harness.bench.rows import COLUMNS
+from harness.bench.rows import COLUMNS, LATER_COLUMNS
+from harness.bench.sweep import sized_rows
 
 GPU_NOT_MEASURED = ("GPU figures are not yet measured: no CUDA device was visible to this run "
                     "(re-run `nox -s bench` on a machine with a GPU).")
@@ -41,10 +42,12 @@ def read_csv(text: str, default_run_id: str | None = None) -> list[dict]:
     before rows carried their run id gets ``default_run_id`` (its bench_meta.json's run)."""
     reader = csv.DictReader(io.StringIO(text))
     found = tuple(reader.fieldnames or ())
-    if found not in (COLUMNS, tuple(c for c in COLUMNS if c != "run_id")):
+    missing = [c for c in COLUMNS if c not in found and c not in LATER_COLUMNS]
+    unknown = [c for c in found if c not in COLUMNS]
+    if missing or unknown or len(set(found)) != len(found):
         raise ValueError(f"bench.csv columns are {reader.fieldnames}, expected {list(COLUMNS)}")
     ints = {"vocab", "dim", "n_ids", "rounds", "peak_mem_bytes", "table_bytes"}
-    floats = {"dup_rate", "median_s", "iqr_s", "lookups_per_s", "gbps", "pct_copy_bw", "gflops",
+    floats = {"dup_rate", "median_s", "iqr_s", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
               "compile_s", "wall_median_s"}
     rows = []
     for raw in reader:
@@ -59,6 +62,8 @@ def read_csv(text: str, default_run_id: str | None = None) -> list[dict]:
             else:
                 row[key] = value
         row.setdefault("run_id", default_run_id)
+        for column in LATER_COLUMNS:
+            row.setdefault(column, None)
         rows.append(row)
     return rows
 
@@ -76,6 +81,8 @@ def fmt_time(seconds) -> str:
 def fmt_num(value, digits: int = 3) -> str:
     if value is None:
         return ""
+    if isinstance(value, float) and abs(value) >= 10 ** digits:
+        return f"{value:.0f}"  # 2480, not 2.48e+03
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
@@ -195,7 +202,10 @@ METHOD = """\
   can exceed the copy bandwidth, and a sparse gradient (torch `sparse=True`, TensorFlow
   IndexedSlices) may alias dY instead of copying it. `pct_copy_bw` relates GB/s to the copy
   bandwidth measured in the same process (above): the host's for CPU rows; for GPU rows the
-  device's (torch `copy_` of a 1 GiB buffer timed by CUDA events, 2 x size bytes).
+  device's (torch `copy_` of a 1 GiB buffer timed by CUDA events, 2 x size bytes). GPU rows also
+  carry `pct_peak_bw`, the share of the GPU's datasheet bandwidth (harness/bench/datasheets.py).
+- **Launch floor**: each adapter also times one id from a 2 x 1 table (section below); rows
+  within a few floors of it measure per-call overhead, not the embedding.
 - **peak_mem_bytes**: CPU: extra resident memory during one call, the RSS high-water mark
   (reset via /proc/self/clear_refs) minus the RSS before the call, after returning freed heap
   memory to the OS; GPU: peak allocated device memory minus allocated before the call (torch
@@ -213,13 +223,13 @@ METHOD = """\
 {bytes}"""
 
 
-def _pivot(rows: list[dict], device: str, pass_: str, dim, dtype: str = "float32",
+def _pivot(rows: list[dict], device: str, pass_: str, dim, n_ids, dtype: str = "float32",
            distribution: str = "uniform") -> str | None:
     chosen = [r for r in rows if r["device"] == device and r["pass"] == pass_ and r["dim"] == dim
-              and r["dtype"] == dtype and r["distribution"] == distribution]
+              and r["n_ids"] == n_ids and r["dtype"] == dtype and r["distribution"] == distribution]
     adapters = sorted({r["adapter"] for r in chosen})
     vocabs = sorted({r["vocab"] for r in chosen})
-    if not adapters or not vocabs:
+    if not adapters or len(vocabs) < 2:  # one vocabulary: the GPU bandwidth tables show it
         return None
     cells = {(r["adapter"], r["vocab"]): (fmt_time(r["median_s"]) if r["status"] == "ok"
                                           else r["status"]) for r in chosen}
@@ -246,7 +256,7 @@ def _full_table(rows: list[dict]) -> str:
 
 
 def device_section(rows: list[dict], device: str, title: str) -> str:
-    chosen = [r for r in rows if r["device"] == device]
+    chosen = [r for r in sized_rows(rows) if r["device"] == device]
     if not any(r["status"] == "ok" for r in chosen):
         text = f"## {title}\n\n" + (GPU_NOT_MEASURED if device == "cuda" else "No measured rows.")
         reasons = sorted({(r["adapter"], r["skip_reason"] or r["status"]) for r in chosen})
@@ -254,10 +264,10 @@ def device_section(rows: list[dict], device: str, title: str) -> str:
             text += "\n\n" + "\n".join(f"- {a}: {why}" for a, why in reasons)
         return text
     out = [f"## {title}"]
-    dims = sorted({r["dim"] for r in chosen if r["dim"] is not None})
+    shapes = sorted({(r["dim"], r["n_ids"]) for r in chosen if r["dim"] is not None and r["n_ids"] is not None})
     for pass_ in ("forward", "forward_backward"):
-        for dim in dims:
-            pivot = _pivot(chosen, device, pass_, dim)
+        for dim, n_ids in shapes:
+            pivot = _pivot(chosen, device, pass_, dim, n_ids)
             if pivot:
                 out.append(pivot)
     out.append(f"<details><summary>All {len(chosen)} {device} rows</summary>\n\n"
@@ -266,14 +276,14 @@ def device_section(rows: list[dict], device: str, title: str) -> str:
 
 
 def crossover_section(entries: list[dict]) -> str:
-    body = [[e["framework"], e["device"], e["dtype"], e["pass"], e["dim"], e["distribution"],
+    body = [[e["framework"], e["device"], e["dtype"], e["pass"], e["dim"], e.get("n_ids", ""), e["distribution"],
              e["verdict"], fmt_num(e.get("ratio_at_smallest"))] for e in entries]
     text = ("## Crossover: one-hot vs gather\n\nLargest vocabulary at which the one-hot variant's median "
             "is at most its gather twin's (same framework and device). `gather/one-hot at smallest V` "
             "> 1 means one-hot is faster there.\n\n")
     if not body:
         return text + "No one-hot/gather pair was measured in this run.\n\n![crossover](plots/crossover.png)"
-    return text + md_table(["framework", "device", "dtype", "pass", "D", "ids", "crossover V",
+    return text + md_table(["framework", "device", "dtype", "pass", "D", "N", "ids", "crossover V",
                             "gather/one-hot at smallest V"], body) + "\n\n![crossover](plots/crossover.png)"
 
 
@@ -345,6 +355,8 @@ def notes_section(rows: list[dict], meta: dict) -> str:
 
 
 def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
+    from harness.bench import regimes  # its tables are built with this module's formatters
+
     profile = meta.get("profile_settings") or {}
     method = METHOD.format(
         min_round=fmt_time(profile.get("min_round_s")), min_rounds=profile.get("min_rounds"),
@@ -360,7 +372,9 @@ def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
         f"`raw/<run-id>/bench-<part>.json` (pytest-benchmark JSON with the harness record), "
         f"`bench_meta.json`.\n\n{status}",
         _machine_section(meta), _parts_section(meta), _adapters_section(meta), method,
-        device_section(rows, "cpu", "CPU results"), device_section(rows, "cuda", "GPU results"),
+        regimes.floor_section(rows),
+        device_section(rows, "cpu", "CPU results"), regimes.bandwidth_section(rows, meta),
+        regimes.backward_section(rows), device_section(rows, "cuda", "GPU results"),
         crossover_section(entries), self_check_section(meta["self_check"]), notes_section(rows, meta),
     ]
-    return "\n\n".join(sections) + "\n"
+    return "\n\n".join(s for s in sections if s) + "\n"

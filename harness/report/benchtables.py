@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from harness.bench.sweep import sized_rows
 from harness.bench.tables import fmt_time
 
 PASS_ORDER = ("forward", "forward_backward")
@@ -71,6 +72,7 @@ def _headline_n_ids(rows: list[dict]) -> int | None:
 
 
 def pivots(rows: list[dict]) -> list[Pivot]:
+    rows = sized_rows(rows)
     tables = []
     for device in _ordered((r["device"] for r in rows), DEVICE_ORDER):
         for pass_ in _ordered((r["pass"] for r in rows if r["device"] == device), PASS_ORDER):

@@ -9,6 +9,7 @@ import struct
 from html import escape
 from pathlib import Path
 
+from harness.platform import STALE_INTRO
 from harness.report.benchtables import (
     Pivot,
     failed_parts,
@@ -167,6 +168,10 @@ def conformance_section(matrix: ConformanceMatrix) -> str:
     if mismatches:
         out.append("<h3>Declared behaviour that differs from what was observed</h3>")
         out.append(_table(["machine", "adapter", "capability", "declared", "observed"], mismatches))
+    stale = matrix.stale_rule_rows()
+    if stale:
+        out.append(f'<h3>Stale platform declarations</h3><p>{escape(STALE_INTRO)}</p>')
+        out.append(_table(["adapter", "checks", "declared to hold where", "ran on"], stale))
     return "".join(out) + "</section>"
 
 

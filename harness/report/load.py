@@ -36,7 +36,7 @@ BENCH_STATUSES = ("ok", "skipped", "error")
 BENCH_KEY = ("adapter", "device", "dtype", "index_dtype", "pass", "vocab", "dim", "n_ids", "distribution")
 BENCH_INT_COLUMNS = ("vocab", "dim", "n_ids")
 BENCH_FLOAT_COLUMNS = (
-    "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "gflops",
+    "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
     "peak_mem_bytes", "table_bytes", "compile_s", "wall_median_s",
 )
 # Columns the report reads; any others are carried along untouched.

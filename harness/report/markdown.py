@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 
 from harness import mdtext
+from harness.platform import STALE_INTRO
 from harness.report.benchtables import (
     Pivot,
     failed_parts,
@@ -102,6 +103,10 @@ def conformance_section(matrix: ConformanceMatrix) -> list[str]:
     if mismatches:
         out += ["", "### Declared behaviour that differs from what was observed", "",
                 table(["machine", "adapter", "capability", "declared", "observed"], mismatches)]
+    stale = matrix.stale_rule_rows()
+    if stale:
+        out += ["", "### Stale platform declarations", "", STALE_INTRO, "",
+                table(["adapter", "checks", "declared to hold where", "ran on"], stale)]
     return out + [""]
 
 

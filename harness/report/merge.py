@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.platform import describe_conditions, rule_coverage
 from harness.report.load import CHECK_STATUSES, MachineResults, load_root
 
 AdapterKey = tuple[str, str]  # (adapter id, device)
@@ -43,6 +44,16 @@ class ConformanceMatrix:
     checks: dict[AdapterKey, list[str]] = field(default_factory=dict)
     cells: dict[tuple[AdapterKey, str, str], Cell] = field(default_factory=dict)
     runs: dict[tuple[AdapterKey, str], AdapterRun] = field(default_factory=dict)
+    # Platform-keyed declarations with the runs where each held (harness.platform.rule_coverage).
+    rules: list[dict] = field(default_factory=list)
+
+    def stale_rules(self) -> list[dict]:
+        return [r for r in self.rules if r["stale"]]
+
+    def stale_rule_rows(self) -> list[list[str]]:
+        """adapter, checks, where it is declared to hold, the machines that ran it."""
+        return [[r["adapter"], ", ".join(r["checks"]), describe_conditions(r["when"]),
+                 ", ".join(sorted({run.split(":")[0] for run in r["ran_on"]}))] for r in self.stale_rules()]
 
     def cell(self, adapter: AdapterKey, check: str, machine: str) -> Cell | None:
         return self.cells.get((adapter, check, machine))
@@ -103,6 +114,7 @@ def conformance_matrix(machines: list[MachineResults]) -> ConformanceMatrix:
                 matrix.cells[(key, name, machine.machine_id)] = Cell(
                     status=check["status"], detail=str(check.get("detail") or ""),
                     examples=check.get("examples"), duration_s=check.get("duration_s"))
+    matrix.rules = rule_coverage({m.machine_id: m.conformance for m in with_conf})
     return matrix
 
 

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from harness.bench.suite import BenchSession, CaseSkipped
-from harness.bench.sweep import DEFAULT_ONEHOT_BUDGET, get_profile, parse_bytes
+from harness.bench.sweep import get_profile, parse_bytes
 from harness.progress import Progress
 
 _SESSION = pytest.StashKey[BenchSession]()
@@ -28,14 +28,15 @@ def pytest_addoption(parser):
     group.addoption("--bench-run-id", default="", help="id shared by the parts of one run")
     group.addoption("--bench-record", default=None, help="write the part record (JSON) here")
     group.addoption("--bench-threads", type=int, default=None, help="thread count (default: affinity)")
-    group.addoption("--bench-onehot-budget", default=str(DEFAULT_ONEHOT_BUDGET),
-                    help="memory budget for one-hot matrices, e.g. 2GiB")
+    group.addoption("--bench-onehot-budget", default=None,
+                    help="memory budget for one-hot matrices, e.g. 2GiB (default: the profile's)")
 
 
 def pytest_configure(config):
     try:
         profile = get_profile(config.getoption("--bench-profile"))
-        budget = parse_bytes(config.getoption("--bench-onehot-budget"))
+        raw_budget = config.getoption("--bench-onehot-budget")
+        budget = parse_bytes(raw_budget) if raw_budget else profile.onehot_budget
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_SESSION] = BenchSession(

@@ -6,6 +6,7 @@ they draw a 0-d id), so a test selects that check with ``-k`` and sees the other
 import ctypes
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -54,6 +55,62 @@ class Scripted(MyEmbedding):
         if np.ndim(ids) == 0:
             raise RuntimeError("bad | row <b>bold</b> ``` fence")
         return super().forward(weights, ids)
+
+
+# Set by a bad id, like the CUDA context a device-side assert leaves behind: this process is
+# poisoned for good.
+_POISONED = {"by": None}
+
+
+class DeviceAssert(MyEmbedding):
+    """A bad id raises as a CUDA device-side assert does, and every later call in the same
+    process raises too (the context is unusable). Its probes run isolated, as on a GPU."""
+
+    id = "fault-device-assert"
+    declared = replace(MyEmbedding.declared, negative_index="raise")
+    isolate_probes = True
+    source = "fault_adapters:device_assert"
+
+    def forward(self, weights, ids):
+        if _POISONED["by"] is not None:
+            raise RuntimeError(f"CUDA error: device-side assert triggered (by id {_POISONED['by']} earlier; "
+                               f"simulated)")
+        flat = np.asarray(ids).reshape(-1)
+        bad = flat[(flat < 0) | (flat >= len(weights))] if flat.size else flat
+        if bad.size:
+            _POISONED["by"] = int(bad[0])
+            raise RuntimeError("CUDA error: device-side assert triggered (simulated)")
+        return super().forward(weights, ids)
+
+
+class DeviceAssertInProcess(DeviceAssert):
+    """The same adapter with its probes in the checking process: what isolation prevents."""
+
+    id = "fault-device-assert-inline"
+    isolate_probes = False
+
+
+class AbortsOnBadIds(MyEmbedding):
+    """A library that aborts the process on an id past the table (a C++ CHECK failure, say);
+    negative ids wrap, as declared."""
+
+    id = "fault-abort-on-bad-id"
+    isolate_probes = True
+    source = "fault_adapters:abort_on_bad_id"
+
+    def forward(self, weights, ids):
+        flat = np.asarray(ids).reshape(-1)
+        if flat.size and (flat >= len(weights)).any():
+            os.abort()
+        return super().forward(weights, ids)
+
+
+def device_assert():
+    return DeviceAssert()
+
+
+def abort_on_bad_id():
+    return AbortsOnBadIds()
 
 
 def segfault():

@@ -10,6 +10,7 @@ import pytest
 
 from harness.bench import tables
 from harness.bench.rows import COLUMNS
+from harness.bench.sweep import sized_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,7 @@ def test_readme_section_is_generated_from_results(smoke_results, tmp_path):
     assert text.endswith("<!-- bench:end -->\nafter\n")
     section = text.split("<!-- bench:start -->")[1].split("<!-- bench:end -->")[0]
     assert "numpy-gather" in section and "plots/crossover.png" in section
-    rows = tables.read_csv((smoke_results / "bench.csv").read_text())
+    rows = sized_rows(tables.read_csv((smoke_results / "bench.csv").read_text()))
     first = next(r for r in rows if r["adapter"] == "numpy-gather" and r["pass"] == "forward"
                  and r["dtype"] == "float32" and r["distribution"] == "uniform")
     assert tables.fmt_time(first["median_s"]) in section  # the number comes from bench.csv

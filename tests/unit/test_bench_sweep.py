@@ -10,7 +10,7 @@ L3 = 32 << 20  # this project's reference machine; the profiles are sized agains
 
 
 def _float32_tables(profile):
-    return [c for c in sweep.cases_for(profile, ("float32",))]
+    return [c for c in sweep.cases_for(profile, ("float32",)) if not c.is_floor]
 
 
 def test_full_profile_spans_tiny_to_well_beyond_the_llc():
@@ -148,3 +148,77 @@ def test_parse_bytes(text, expected):
 def test_parse_bytes_rejects(text):
     with pytest.raises(ValueError):
         sweep.parse_bytes(text)
+
+
+def test_every_timed_profile_times_the_launch_floor_first_and_once_per_pass():
+    for name in ("quick", "full", "gpu", "smoke"):
+        cases = sweep.cases_for(get_profile(name), ("float32", "bfloat16"))
+        floors = [c for c in cases if c.is_floor]
+        assert [c.pass_ for c in floors] == list(sweep.PASSES) and cases[:2] == floors
+        assert all((c.vocab, c.dim, c.n_ids) == (2, 1, 1) for c in floors)
+    # an adapter without float32 gets no floor (the floor is a float32 call)
+    assert not any(c.is_floor for c in sweep.cases_for(get_profile("quick"), ("float16",)))
+
+
+def test_gpu_profile_sweeps_ids_and_width_into_the_bandwidth_regime():
+    cases = [c for c in sweep.cases_for(get_profile("gpu"), ("float32", "bfloat16")) if not c.is_floor]
+    wide = [c for c in cases if c.vocab == 1 << 20]
+    assert {c.n_ids for c in wide} == {16384, 262144, 2097152, 4194304}  # launch-bound .. 4M ids
+    assert {c.dim for c in wide} == {64, 128, 256, 1024}
+    assert any(c.n_ids == 2097152 and c.dim == 128 for c in wide)  # 4096 x 512 tokens, a real batch
+    # the largest cases move gigabytes; none exceeds the profile's output cap
+    assert max(c.output_bytes for c in cases) == 4 << 30
+    assert all(c.output_bytes <= get_profile("gpu").max_output_bytes for c in cases)
+    assert not any(c.dim == 1024 and c.n_ids >= 2097152 for c in cases)  # 8-16 GiB outputs: capped
+    # the crossover series: one N, many vocabularies
+    crossover = [c for c in cases if c.n_ids == 262144 and c.dim == 128 and c.dtype == "float32"
+                 and c.pass_ == "forward"]
+    assert len({c.vocab for c in crossover}) >= 8
+    assert {c.dtype for c in wide} == {"float32", "bfloat16"}
+
+
+def test_cases_sharing_a_table_are_adjacent_so_it_is_prepared_once():
+    cases = [c for c in sweep.cases_for(get_profile("gpu"), ("float32",)) if not c.is_floor]
+    tables = [(c.vocab, c.dim, c.dtype) for c in cases]
+    runs = [t for k, t in enumerate(tables) if k == 0 or tables[k - 1] != t]
+    assert len(runs) == len(set(runs))
+
+
+def test_large_inputs_repeat_a_drawn_block_and_stay_deterministic():
+    inputs = sweep.Inputs()
+    big = inputs.weights(sweep.MAX_DRAWN_VALUES // 8 * 3, 8, "float32")  # three blocks' worth of rows
+    rows = sweep.MAX_DRAWN_VALUES // 8
+    assert big.shape == (3 * rows, 8) and np.array_equal(big[:rows], big[rows:2 * rows])
+    again = sweep.Inputs().weights(sweep.MAX_DRAWN_VALUES // 8 * 3, 8, "float32")
+    assert np.array_equal(big, again)
+    small = inputs.weights(100, 8, "float32")
+    assert len(np.unique(small[:, 0])) == 100  # small tables are drawn in full
+
+
+def test_the_gpu_one_hot_guard_does_not_use_the_hosts_gemm_rate():
+    guard = sweep.OneHotTimeGuard(gemm_flops_per_s=1e9, max_call_s=0.5)
+    case = Case("forward", "float32", 8192, 128, 262144, "uniform")
+    assert guard.reason("x-onehot", case) is not None  # 0.55 TFLOP at 1 GFLOP/s: skipped on the host
+    assert guard.reason("x-onehot-cuda", case, host_gemm=False) is None
+    guard.record("x-onehot-cuda", Case("forward", "float32", 2048, 128, 262144, "uniform"), 0.2)
+    assert "extrapolated" in guard.reason("x-onehot-cuda", case, host_gemm=False)
+
+
+def test_the_gpu_profile_refuses_a_machine_without_a_gpu_in_one_line(monkeypatch):
+    from harness.bench.run import runs_on_profile_devices
+    from harness.errors import HarnessError
+
+    monkeypatch.setenv("EMBEDDING_HARNESS_DEVICES", "cpu")
+    with pytest.raises(HarnessError, match="profile gpu measures adapters on cuda.*use --profile quick or full"):
+        runs_on_profile_devices(get_profile("gpu"), {})
+    assert runs_on_profile_devices(get_profile("quick"), {})  # CPU profiles never ask
+
+
+def test_a_part_with_no_gpu_capable_adapter_has_nothing_to_measure_on_the_gpu(monkeypatch):
+    from harness.bench.run import runs_on_profile_devices
+
+    monkeypatch.setenv("EMBEDDING_HARNESS_DEVICES", "cpu,cuda")
+    gpu = get_profile("gpu")
+    assert not runs_on_profile_devices(gpu, {"EMBEDDING_HARNESS_ADAPTERS": "numpy-gather,numpy-onehot"})
+    assert runs_on_profile_devices(gpu, {"EMBEDDING_HARNESS_ADAPTERS": "torch-gather"})
+    assert runs_on_profile_devices(gpu, {"EMBEDDING_HARNESS_ADAPTERS": "mylib:factory"})  # a plug-in may

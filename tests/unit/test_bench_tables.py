@@ -10,7 +10,7 @@ from harness.bench import tables
 
 EXPECTED_COLUMNS = (
     "adapter, framework, variant, device, dtype, index_dtype, pass, vocab, dim, n_ids, distribution, "
-    "dup_rate, median_s, iqr_s, rounds, lookups_per_s, gbps, pct_copy_bw, gflops, peak_mem_bytes, "
+    "dup_rate, median_s, iqr_s, rounds, lookups_per_s, gbps, pct_copy_bw, pct_peak_bw, gflops, peak_mem_bytes, "
     "table_bytes, fits_in_cache, compile_s, wall_median_s, status, skip_reason, part, run_id"
 ).split(", ")
 
@@ -129,3 +129,16 @@ def test_time_formatting():
     assert tables.fmt_time(1.5e-6) == "1.5 µs" and tables.fmt_time(0.25) == "250 ms"
     assert tables.fmt_time(3.0) == "3 s" and tables.fmt_time(None) == ""
     assert tables.fmt_bytes(3 << 20) == "3 MiB"
+
+
+def test_a_bench_csv_written_before_pct_peak_bw_existed_still_reads():
+    rows = rows_mod.build_rows([_record([_case("a-gather", 64)])])
+    old_columns = [c for c in rows_mod.COLUMNS if c != "pct_peak_bw"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(old_columns)
+    writer.writerow([tables._csv_value(rows[0].get(c)) for c in old_columns])
+    back = tables.read_csv(buffer.getvalue())
+    assert back[0]["pct_peak_bw"] is None and back[0]["median_s"] == pytest.approx(rows[0]["median_s"])
+    with pytest.raises(ValueError, match="columns"):
+        tables.read_csv(buffer.getvalue().replace("median_s", "median"))

@@ -255,3 +255,82 @@ def test_ctrl_c_stops_within_seconds_and_records_only_whole_files(tmp_path):
     assert doc["runs"][-1]["complete"] is False
     assert ("fault-hang", "scalar_id") not in _cells(doc)
     assert _cells(doc)[("numpy-gather", "scalar_id")]["status"] == "passed"  # what finished is kept
+
+
+# --- probes that poison or kill their process (a device-side assert on a GPU) ---------------
+def test_an_isolated_device_assert_is_observed_as_raise_and_poisons_nothing():
+    from fault_adapters import _POISONED, DeviceAssert
+
+    from harness.checks import run_check
+
+    _POISONED["by"] = None
+    adapter = DeviceAssert()
+    results = {c: run_check(adapter, c) for c in ("out_of_range", "negative_index", "forward[float32]")}
+    # out of range: every id raised, each in a child of its own (the first raise ends a child)
+    assert results["out_of_range"].status == "passed", results["out_of_range"].detail
+    observed = results["out_of_range"].observed
+    assert observed["out_of_range"] == "raise" and observed["out_of_range_isolated"] is True
+    assert "device-side assert triggered" in observed["out_of_range_detail"]
+    assert results["negative_index"].status == "passed", results["negative_index"].detail
+    assert results["negative_index"].observed["negative_index"] == "raise"
+    assert _POISONED["by"] is None  # this process never saw a bad id
+    assert results["forward[float32]"].status == "passed", results["forward[float32]"].detail
+
+
+def test_the_same_probe_in_process_poisons_every_later_check():
+    """The control: without isolation the simulated assert does poison the process, so the
+    test above shows isolation at work, not an adapter that never poisons."""
+    from fault_adapters import _POISONED, DeviceAssertInProcess
+
+    from harness.checks import run_check
+
+    _POISONED["by"] = None
+    adapter = DeviceAssertInProcess()
+    try:
+        assert run_check(adapter, "out_of_range").status == "passed"
+        later = run_check(adapter, "forward[float32]")
+        assert later.status == "failed" and "device-side assert" in later.detail
+    finally:
+        _POISONED["by"] = None
+
+
+def test_a_probe_that_kills_its_child_is_a_crash_with_the_signal_and_the_parent_goes_on():
+    from fault_adapters import AbortsOnBadIds
+
+    from harness.checks import run_check
+
+    adapter = AbortsOnBadIds()
+    result = run_check(adapter, "out_of_range")
+    assert result.status == "failed"
+    assert result.observed["out_of_range"] == "crash"
+    assert "SIGABRT" in result.detail and "declared 'raise', observed 'crash'" in result.detail
+    # three ids, three children, each killed: the detail names each
+    detail = result.observed["out_of_range_detail"]
+    assert all(f"id {bad}: crash (the probe's child process was killed by SIGABRT" in detail
+               for bad in (5, 6, 2**31 - 1)), detail
+    assert run_check(adapter, "forward[float32]").status == "passed"
+
+
+def test_an_adapter_without_a_source_cannot_be_isolated_and_says_how_to_fix_it():
+    from fault_adapters import AbortsOnBadIds
+
+    from harness.checks import run_check
+
+    adapter = AbortsOnBadIds()
+    adapter.source = ""
+    result = run_check(adapter, "out_of_range")
+    assert result.status == "failed" and "set adapter.source" in result.detail
+
+
+def test_isolation_is_the_default_on_non_cpu_devices_only():
+    from fault_adapters import AbortsOnBadIds
+
+    from harness.isolation import needs_isolation
+
+    adapter = AbortsOnBadIds()
+    adapter.isolate_probes = None
+    assert not needs_isolation(adapter)
+    adapter.device = "cuda"
+    assert needs_isolation(adapter)
+    adapter.device = "cuda:1"
+    assert needs_isolation(adapter)
