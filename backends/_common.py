@@ -18,6 +18,12 @@ JAX_ONEHOT_NARROW_IOTA = {
                     "0.. and their rows are added to the output",
 }
 LOW_PRECISION = ("float16", "bfloat16")
+# Measured with jax/jaxlib 0.11.2 on an Intel Xeon (AVX512-BF16, AMX): jnp.take on the CPU returns
+# +0.0 for bfloat16 subnormal rows (W[ids] indexing keeps them), in 1 or 16 threads alike; jax
+# 0.10.2 on a Xeon with the same CPU flags keeps them. GPU gathers keep them.
+XLA_CPU_GATHER_FLUSHES_BF16 = Deviates(
+    ("subnormals_preserved",), "XLA's CPU gather (jnp.take, jax >= 0.11) flushes bfloat16 subnormal rows to zero",
+    dtypes=("bfloat16",), device_type="cpu", min_versions={"jax": "0.11"})
 
 
 def saturates(weight_dtypes, device_type: str | None = None) -> Deviates:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from backends._common import JAX_ONEHOT_NARROW_IOTA, onehot_rules, saturates
+from backends._common import JAX_ONEHOT_NARROW_IOTA, XLA_CPU_GATHER_FLUSHES_BF16, onehot_rules, saturates
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -54,7 +54,7 @@ class JaxTake(EmbeddingAdapter):
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=_INT_DTYPES,
             # jnp.take's default mode="fill": negatives wrap once, out-of-range rows are NaN.
             negative_index="wrap", out_of_range="nan", gradient="dense",
-            platform_deviations=(saturates(_WEIGHT_DTYPES),),
+            platform_deviations=(saturates(_WEIGHT_DTYPES), XLA_CPU_GATHER_FLUSHES_BF16),
         )
 
     def versions(self):

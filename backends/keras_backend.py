@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from backends._common import JAX_ONEHOT_NARROW_IOTA, onehot_rules, saturates
+from backends._common import JAX_ONEHOT_NARROW_IOTA, XLA_CPU_GATHER_FLUSHES_BF16, onehot_rules, saturates
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -127,7 +127,8 @@ class KerasEmbedding(EmbeddingAdapter):
         return Declared(
             weight_dtypes=dtypes, index_dtypes=index_dtypes, negative_index=negative,
             out_of_range=oob, gradient="sparse" if self.backend == "tensorflow" else "dense",
-            platform_deviations=(saturates(dtypes, device_type=_SATURATES_ON[self.backend]),),
+            platform_deviations=(saturates(dtypes, device_type=_SATURATES_ON[self.backend]),
+                                 *((XLA_CPU_GATHER_FLUSHES_BF16,) if self.backend == "jax" else ())),
         )
 
     def versions(self):
