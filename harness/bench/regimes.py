@@ -33,8 +33,8 @@ def floor_section(rows: list[dict]) -> str | None:
     return FLOOR_TEXT + "\n\n" + table if table else None
 
 
-def floor_table(rows: list[dict]) -> str | None:
-    floors = [r for r in rows if is_floor_row(r)]
+def floor_table(rows: list[dict], measured_only: bool = False) -> str | None:
+    floors = [r for r in rows if is_floor_row(r) and (r["status"] == "ok" or not measured_only)]
     if not floors:
         return None
     cells = {(r["adapter"], r["pass"]): (fmt_time(r["median_s"]) if r["status"] == "ok" else r["status"])
@@ -58,30 +58,51 @@ def bandwidth_rows(rows: list[dict]) -> list[dict]:
     return series if len({r["n_ids"] for r in series}) > 1 else []
 
 
+# Marks a share above 100 %: the useful bytes charged were not all moved, so it is no bandwidth.
+BEYOND = "†"
+BEYOND_NOTE = (f"{BEYOND} above the copy bandwidth: the bytes the model charges were not all moved. torch's "
+               "sparse gradient returns dY itself as its values (no copy), so its forward+backward costs "
+               "about a forward; this is not a bandwidth.")
+
+
 def _cell(r: dict) -> str:
     if r["status"] != "ok":
         return r["status"]
     pct = f"{fmt_num(r['pct_copy_bw'])} %" if r.get("pct_copy_bw") is not None else "?"
     peak = f" / {fmt_num(r['pct_peak_bw'])} %" if r.get("pct_peak_bw") is not None else ""
-    return f"{fmt_num(r['gbps'])} GB/s ({pct}{peak})"
+    beyond = f" {BEYOND}" if (r.get("pct_copy_bw") or 0) > 100 else ""
+    return f"{fmt_num(r['gbps'])} GB/s ({pct}{peak}){beyond}"
+
+
+def device_copy(meta: dict) -> tuple[list[float], str | None]:
+    """The device copy bandwidths measured in the run's parts, and the GPU's name."""
+    gbps = sorted((meta.get("device_copy_bandwidth_gbps") or {}).values())
+    names = [(p.get("device_copy_bandwidth") or {}).get("name") for p in (meta.get("parts") or {}).values()]
+    return gbps, next((n for n in names if n), None)
 
 
 def bandwidth_section(rows: list[dict], meta: dict) -> str | None:
     chosen = bandwidth_rows(rows)
     if not chosen:
         return None
-    device = meta.get("device_copy_bandwidth") or {}
-    peak = datasheets.peak_bandwidth(device.get("name"))
-    copy = device.get("gbps")
-    limits = (f"the device copy bandwidth measured in the same process ({fmt_num(copy)} GB/s, "
-              f"`torch` `copy_` of a 1 GiB buffer, read + write)" if copy
-              else "the device copy bandwidth (not measured)")
+    copies, name = device_copy(meta)
+    peak = datasheets.peak_bandwidth(name)
+    limits = "the device copy bandwidth (not measured)"
+    if copies:
+        spread = (f"{fmt_num(copies[0])} GB/s" if copies[0] == copies[-1]
+                  else f"{fmt_num(copies[0])}-{fmt_num(copies[-1])} GB/s over the parts")
+        limits = (f"the device copy bandwidth measured in the same process ({spread}; `torch` `copy_` of a 1 GiB "
+                  f"buffer timed by CUDA events, read + write)")
     if peak:
         limits += f" / the datasheet peak of the {peak[1]} ({fmt_num(peak[0])} GB/s, see harness/bench/datasheets.py)"
     out = [f"## GPU: the bandwidth regime (V={chosen[0]['vocab']}, uniform ids)",
            f"Useful GB/s of each call, and in brackets its share of {limits}. Small batches are launch-bound "
            "(see the launch floor); from about a million ids per call on, the gather is limited by memory, "
            "and the share says how close each framework comes to the hardware."]
+    shares = share_table(chosen)
+    if shares:
+        out.append("Share of the copy bandwidth / of the datasheet peak, float32 forward, at the largest batch of "
+                   "each width:\n\n" + shares)
     adapters = sorted({r["adapter"] for r in chosen if r["variant"] == "gather" or r["status"] == "ok"})
     for pass_ in ("forward", "forward_backward"):
         for dtype in sorted({r["dtype"] for r in chosen}):
@@ -92,18 +113,37 @@ def bandwidth_section(rows: list[dict], meta: dict) -> str | None:
             cells = {(r["adapter"], r["dim"], r["n_ids"]): _cell(r) for r in mine}
             present = [a for a in adapters if any((a, d, n) in cells for d, n in keys)]
             body = [[d, n] + [cells.get((a, d, n), "") for a in present] for d, n in keys]
-            out.append(f"**{pass_}, {dtype}**\n\n" + md_table(["D", "N ids"] + present, body))
+            table = md_table(["D", "N ids"] + present, body)
+            if BEYOND in table:
+                table += "\n\n" + BEYOND_NOTE
+            out.append(f"**{pass_}, {dtype}**\n\n" + table)
     verdict = closest_to_limit(chosen)
     if verdict:
         out.append(verdict)
     return "\n\n".join(out)
 
 
+def share_table(rows: list[dict]) -> str | None:
+    """float32 forward at the largest batch of each width: every gather's share of the copy
+    bandwidth (and of the datasheet peak), one row per width."""
+    forward = [r for r in rows if r["pass"] == "forward" and r["status"] == "ok" and r["variant"] == "gather"
+               and r["dtype"] == "float32" and r.get("pct_copy_bw") is not None]
+    if not forward:
+        return None
+    largest = {d: max(r["n_ids"] for r in forward if r["dim"] == d) for d in {r["dim"] for r in forward}}
+    chosen = [r for r in forward if r["n_ids"] == largest[r["dim"]]]
+    adapters = sorted({r["adapter"] for r in chosen})
+    cells = {(r["adapter"], r["dim"]): f"{fmt_num(r['pct_copy_bw'])} %"
+             + (f" / {fmt_num(r['pct_peak_bw'])} %" if r.get("pct_peak_bw") is not None else "") for r in chosen}
+    body = [[d, largest[d]] + [cells.get((a, d), "") for a in adapters] for d in sorted(largest)]
+    return md_table(["D", "N ids"] + adapters, body)
+
+
 def closest_to_limit(rows: list[dict]) -> str | None:
     """Which gather comes closest to the copy bandwidth in the forward pass, per width, at the
     largest batch measured there."""
     forward = [r for r in rows if r["pass"] == "forward" and r["status"] == "ok" and r["variant"] == "gather"
-               and r["dtype"] == "float32" and r.get("pct_copy_bw") is not None]
+               and r["dtype"] == "float32" and r.get("pct_copy_bw") is not None and r["pct_copy_bw"] <= 100]
     lines = []
     for dim in sorted({r["dim"] for r in forward}):
         at_dim = [r for r in forward if r["dim"] == dim]

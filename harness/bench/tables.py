@@ -255,7 +255,9 @@ def _full_table(rows: list[dict]) -> str:
     return md_table(header, body)
 
 
-def device_section(rows: list[dict], device: str, title: str) -> str:
+def device_section(rows: list[dict], device: str, title: str) -> str | None:
+    if not any(r["device"] == device for r in rows) and device == "cpu":
+        return None  # a GPU-only profile: no CPU adapter was selected
     chosen = [r for r in sized_rows(rows) if r["device"] == device]
     if not any(r["status"] == "ok" for r in chosen):
         text = f"## {title}\n\n" + (GPU_NOT_MEASURED if device == "cuda" else "No measured rows.")

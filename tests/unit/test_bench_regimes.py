@@ -77,9 +77,10 @@ def test_bandwidth_section_names_the_closest_framework_and_its_distance():
     verdict = regimes.closest_to_limit(regimes.bandwidth_rows(rows))
     assert ("D=128, N=4194304: closest is **fast-cuda** at 80 % of the copy bandwidth, 71.6 % of the "
             "datasheet peak; furthest is slow-cuda at 20 %") in verdict
-    section = regimes.bandwidth_section(rows, {"device_copy_bandwidth": GPU})
+    section = regimes.bandwidth_section(rows, {"device_copy_bandwidth_gbps": {"core": 3000.0},
+                                               "parts": {"core": {"device_copy_bandwidth": GPU}}})
     assert f"{tables.fmt_num(2400.0)} GB/s (80 % / 71.6 %)" in section
-    assert "H100 SXM (HBM3) (3350 GB/s" in section
+    assert "H100 SXM (HBM3) (3350 GB/s" in section and "(3000 GB/s; `torch` `copy_`" in section
 
 
 def test_backward_table_divides_forward_backward_by_forward():
@@ -91,3 +92,30 @@ def test_backward_table_divides_forward_backward_by_forward():
 def test_no_gpu_rows_no_gpu_sections():
     rows = _rows([_case("c", "forward", 1024, 64, 1000, 1e-5)], {"c": _adapter(device="cpu")})
     assert regimes.bandwidth_section(rows, {}) is None and regimes.backward_table(rows) is None
+
+
+def test_a_share_above_the_copy_bandwidth_is_marked_and_never_the_verdict():
+    """torch's sparse gradient aliases dY: the bytes charged were not moved (measured on the H200)."""
+    adapters = {"alias-cuda": _adapter(gradient="sparse"), "real-cuda": _adapter()}
+    nbytes = 4194304 * (2 * 128 * 4 + 4)
+    cases = [_case("alias-cuda", "forward", V, 128, n, nbytes / 6000e9) for n in (16384, 4194304)]
+    cases += [_case("real-cuda", "forward", V, 128, n, nbytes / 2000e9) for n in (16384, 4194304)]
+    rows = _rows(cases, adapters)
+    section = regimes.bandwidth_section(rows, {})
+    assert "(200 % / 179 %) †" in section and regimes.BEYOND_NOTE in section
+    verdict = regimes.closest_to_limit(regimes.bandwidth_rows(rows))
+    assert "closest is **real-cuda**" in verdict and "alias-cuda" not in verdict
+
+
+def test_share_table_shows_every_gather_at_the_largest_batch_of_each_width():
+    table = regimes.share_table(regimes.bandwidth_rows(_sweep()))
+    assert table.splitlines()[0] == "| D | N ids | fast-cuda | slow-cuda |"
+    assert "| 128 | 4194304 | 80 % / 71.6 % | 20 % / 17.9 % |" in table
+    assert "16384" not in table  # the launch-bound batch is not where shares are read
+
+
+def test_the_readme_floor_leaves_out_adapters_that_never_ran():
+    rows = _sweep() + _rows([{**_case("gone-cuda", "forward", 2, 1, 1, 1e-5), "status": "skipped",
+                              "reason": "not installed"}], {"gone-cuda": _adapter()})
+    assert "gone-cuda" in regimes.floor_table(rows)
+    assert "gone-cuda" not in regimes.floor_table(rows, measured_only=True)
