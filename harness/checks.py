@@ -507,9 +507,9 @@ def probe_one(adapter, tables: list[np.ndarray], bad: int, index_dtype: str) -> 
         str(r.astype(np.float64).tolist()) for r in results)
 
 
-def _probe_bad_ids(adapter, kind: str, vocab: int, bad_ids: list[int], index_dtype: str) -> dict:
+def _probe_bad_ids(adapter, vocab: int, bad_ids: list[int], index_dtype: str) -> dict:
     if needs_isolation(adapter):  # a device-side assert would poison this process
-        return probe_isolated(adapter, kind, vocab, bad_ids, index_dtype)
+        return probe_isolated(adapter, vocab, bad_ids, index_dtype)
     tables = probe_tables(vocab)
     return {bad: probe_one(adapter, tables, bad, index_dtype) for bad in bad_ids}
 
@@ -528,7 +528,7 @@ def _observe(kind: str, bad_ids: Callable[[int, str], list[int]]):
         if got.shape != (2, 3) or not np.array_equal(got, table_a[[1, 3]]):
             _fail(adapter, "the control call with valid ids returned rows other than W[ids]; what a bad id "
                   "does cannot be told", "adapter.lookup(W, ids)", W=table_a, ids=control)
-        per_id = _probe_bad_ids(adapter, kind, vocab, bad_ids(vocab, index_dtype), index_dtype)
+        per_id = _probe_bad_ids(adapter, vocab, bad_ids(vocab, index_dtype), index_dtype)
         if not per_id:  # unsigned ids cannot be negative
             ctx.observed[kind] = "n/a"
             return

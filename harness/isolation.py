@@ -83,8 +83,8 @@ def _run_child(request: dict, timeout_s: float) -> tuple[list[dict], str | None]
     return lines, ended
 
 
-def probe_isolated(adapter: EmbeddingAdapter, kind: str, vocab: int, bad_ids: list[int],
-                   index_dtype: str, timeout_s: float = CHILD_TIMEOUT_S) -> dict[int, tuple[set[str], str]]:
+def probe_isolated(adapter: EmbeddingAdapter, vocab: int, bad_ids: list[int], index_dtype: str,
+                   timeout_s: float = CHILD_TIMEOUT_S) -> dict[int, tuple[set[str], str]]:
     """What each bad id does, each observed in a child process (see the module doc)."""
     if not adapter.source:
         return {bad: ({CRASH}, "cannot isolate this probe: the adapter has no `source` to rebuild it from "
@@ -93,8 +93,8 @@ def probe_isolated(adapter: EmbeddingAdapter, kind: str, vocab: int, bad_ids: li
     results: dict[int, tuple[set[str], str]] = {}
     remaining = list(bad_ids)
     while remaining:
-        request = {"source": adapter.source, "device": adapter.device, "id": adapter.id, "kind": kind,
-                   "vocab": vocab, "bad_ids": remaining, "index_dtype": index_dtype}
+        request = {"source": adapter.source, "device": adapter.device, "id": adapter.id, "vocab": vocab,
+                   "bad_ids": remaining, "index_dtype": index_dtype}
         lines, ended = _run_child(request, timeout_s)
         for line in lines:
             results[int(line["bad"])] = (set(line["outcomes"]), line["how"])

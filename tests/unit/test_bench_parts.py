@@ -77,3 +77,19 @@ def test_another_machines_folder_is_refused(tmp_path, monkeypatch):
 def test_part_labels_are_file_safe(tmp_path):
     with pytest.raises(HarnessError):
         parts.part_file(tmp_path, "../core")
+
+
+def test_the_part_plan_is_one_process_per_framework_and_keras_backend():
+    from harness.bench.parts import plan
+
+    labels = [label for label, _ in plan(None)]
+    assert labels == ["numpy", "torch", "tensorflow", "jax", "flax",
+                      "keras-tensorflow", "keras-jax", "keras-torch"]
+    env = dict(plan(None))
+    assert env["keras-jax"] == {"EMBEDDING_HARNESS_ADAPTERS": "keras-jax-gather,keras-jax-onehot",
+                                "KERAS_BACKEND": "jax"}
+    # a user's selection: only what it names, plug-ins in a part of their own
+    chosen = dict(plan("torch-*,keras-torch-gather,mylib:make"))
+    assert chosen == {"torch": {"EMBEDDING_HARNESS_ADAPTERS": "torch-*"},
+                      "plugins": {"EMBEDDING_HARNESS_ADAPTERS": "mylib:make"},
+                      "keras-torch": {"EMBEDDING_HARNESS_ADAPTERS": "keras-torch-gather", "KERAS_BACKEND": "torch"}}
