@@ -22,6 +22,7 @@ def _require_cpu(device: str) -> None:
 class NumpyGather(EmbeddingAdapter):
     framework = "numpy"
     variant = "gather"
+    single_threaded = True  # fancy indexing and np.add.at run on one thread
     declared = Declared(
         weight_dtypes=("float16", "bfloat16", "float32", "float64"),
         index_dtypes=_INT_DTYPES,

@@ -104,6 +104,9 @@ class EmbeddingAdapter(ABC):
     # Run the bad-id probes in a child process (see harness/isolation.py). None: on every
     # non-CPU device, where an out-of-range id can trip a device-side assert.
     isolate_probes: bool | None = None
+    # Its gather runs on one thread whatever the thread settings (NumPy's fancy indexing): its
+    # bandwidth is compared with the host's single-thread copy bandwidth.
+    single_threaded: bool = False
 
     # --- framework plumbing ----------------------------------------------------------
     @abstractmethod

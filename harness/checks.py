@@ -29,7 +29,7 @@ from harness import hypothesis_profiles, layouts, oracle
 from harness.adapter import EmbeddingAdapter
 from harness.dtypes import CANDIDATE_INDEX_DTYPES, WEIGHT_DTYPES, dtype_name, np_dtype, unit_roundoff
 from harness.errors import HarnessError
-from harness.isolation import CRASH, needs_isolation, probe_isolated
+from harness.isolation import CRASH, IsolationFailed, needs_isolation, probe_isolated
 from harness.platform import declared_here
 from harness.repro import array_literal, snippet
 from harness.strategies import (
@@ -509,7 +509,11 @@ def probe_one(adapter, tables: list[np.ndarray], bad: int, index_dtype: str) -> 
 
 def _probe_bad_ids(adapter, vocab: int, bad_ids: list[int], index_dtype: str) -> dict:
     if needs_isolation(adapter):  # a device-side assert would poison this process
-        return probe_isolated(adapter, vocab, bad_ids, index_dtype)
+        try:
+            return probe_isolated(adapter, vocab, bad_ids, index_dtype)
+        except IsolationFailed as exc:  # nothing was observed: no declaration can excuse that
+            _fail(adapter, str(exc), "adapter.lookup(W, ids)", cls=WrongEvenIfDeclared,
+                  W=probe_tables(vocab)[0], ids=np.array(bad_ids[:1], dtype=index_dtype))
     tables = probe_tables(vocab)
     return {bad: probe_one(adapter, tables, bad, index_dtype) for bad in bad_ids}
 

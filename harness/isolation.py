@@ -25,11 +25,18 @@ import tempfile
 from harness.adapter import EmbeddingAdapter
 
 CHILD_TIMEOUT_S = 300.0
+# A framework that sees a GPU grabs most of its memory at start: the child shares the device with
+# a parent that already holds it.
+GPU_SHARING_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 TAIL_CHARS = 400  # of the child's stderr: the fault handler's innermost frames
 # What a child that did not report is observed as (not an Outcome: no declaration but
 # "undefined" accepts it).
 CRASH = "crash"
 _CHILD = "import sys; from harness.isolation import child_main; sys.exit(child_main())"
+
+
+class IsolationFailed(Exception):
+    """The harness could not run a probe in a child process: no observation of the adapter."""
 
 
 def needs_isolation(adapter: EmbeddingAdapter) -> bool:
@@ -51,7 +58,7 @@ def describe_exit(returncode: int) -> str:
 def _child_env() -> dict[str, str]:
     from harness.checks import LAST_CALL_ENV
 
-    env = dict(os.environ)
+    env = {**GPU_SHARING_ENV, **os.environ}  # what the caller set wins
     env.pop(LAST_CALL_ENV, None)  # the parent's last-call file belongs to the parent's check
     # The child imports what this process could import (a plug-in found through a path that
     # pytest or a notebook added at run time, say).
@@ -65,31 +72,35 @@ def _run_child(request: dict, timeout_s: float) -> tuple[list[dict], str | None]
     """(the per-id lines the child printed, why it ended early or None)."""
     with tempfile.TemporaryFile("w+", encoding="utf-8") as out, \
             tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
+        # Same process group as this one: a supervisor that kills a hung check kills its probes too.
         proc = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,
-                                stdout=out, stderr=err, env=_child_env(), text=True, start_new_session=True)
+                                stdout=out, stderr=err, env=_child_env(), text=True)
         try:
             proc.communicate(json.dumps(request), timeout=timeout_s)
             ended = None if proc.returncode == 0 else describe_exit(proc.returncode)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait()
             ended = f"did not finish within {timeout_s:g} s and was killed"
         out.seek(0)
         err.seek(0)
         lines = [json.loads(line) for line in out.read().splitlines() if line.startswith("{")]
+        tail = err.read()[-TAIL_CHARS:].strip()
+        if not any(line.get("ready") for line in lines):
+            raise IsolationFailed(f"the probe's child process could not rebuild adapter {request['id']!r} from "
+                                  f"{request['source']!r}" + (f" ({ended})" if ended else "")
+                                  + (f"; its output ends:\n{tail}" if tail else ""))
         if ended:
-            tail = err.read()[-TAIL_CHARS:].strip()
             ended = f"the probe's child process {ended}" + (f"; its output ends:\n{tail}" if tail else "")
-    return lines, ended
+    return [line for line in lines if "bad" in line], ended
 
 
 def probe_isolated(adapter: EmbeddingAdapter, vocab: int, bad_ids: list[int], index_dtype: str,
                    timeout_s: float = CHILD_TIMEOUT_S) -> dict[int, tuple[set[str], str]]:
     """What each bad id does, each observed in a child process (see the module doc)."""
     if not adapter.source:
-        return {bad: ({CRASH}, "cannot isolate this probe: the adapter has no `source` to rebuild it from "
-                               "in a child process (set adapter.source to its 'module:factory')")
-                for bad in bad_ids}
+        raise IsolationFailed("cannot isolate this probe: the adapter has no `source` to rebuild it from in a "
+                              "child process (set adapter.source to its 'module:factory')")
     results: dict[int, tuple[set[str], str]] = {}
     remaining = list(bad_ids)
     while remaining:
@@ -99,10 +110,11 @@ def probe_isolated(adapter: EmbeddingAdapter, vocab: int, bad_ids: list[int], in
         for line in lines:
             results[int(line["bad"])] = (set(line["outcomes"]), line["how"])
         remaining = [b for b in remaining if b not in results]
-        if remaining and ended:  # the child died on the first id it had not reported
-            results[remaining.pop(0)] = ({CRASH}, ended)
-        elif remaining and not lines:
-            results[remaining.pop(0)] = ({CRASH}, "the probe's child process reported nothing")
+        # A child that stopped after an exception may still die on its way out (a poisoned runtime
+        # aborting at exit): that is not the next id's doing, which simply gets a fresh child.
+        stopped_after_raise = bool(lines) and lines[-1].get("raised")
+        if remaining and not lines or remaining and ended and not stopped_after_raise:
+            results[remaining.pop(0)] = ({CRASH}, ended or "the probe's child process reported nothing")
     return {bad: results[bad] for bad in bad_ids}
 
 
@@ -112,10 +124,15 @@ def child_main() -> int:
 
     request = json.loads(sys.stdin.read())
     adapter = load_adapter(request["source"], device=request["device"], adapter_id=request["id"])
+    print(json.dumps({"ready": True}), flush=True)
     tables = probe_tables(request["vocab"])
     for bad in request["bad_ids"]:
         outcomes, how = probe_one(adapter, tables, bad, request["index_dtype"])
-        print(json.dumps({"bad": bad, "outcomes": sorted(outcomes), "how": how}), flush=True)
-        if "raise" in outcomes:  # the exception may have poisoned this process: next id, new child
+        # Any exception may have poisoned this process (a device-side assert): next id, new child.
+        raised = "raise" in outcomes or how.startswith("raised")
+        print(json.dumps({"bad": bad, "outcomes": sorted(outcomes), "how": how, "raised": raised}), flush=True)
+        if raised:
             break
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown: a poisoned runtime may abort there, after the facts

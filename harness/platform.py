@@ -95,16 +95,14 @@ def resolve(declared: Declared, platform: Platform) -> Declared:
     return replace(declared, deviations={**declared.deviations, **active})
 
 
-# id(adapter) -> (adapter, its declaration, that declaration resolved here)
-_RESOLVED: dict[int, tuple[EmbeddingAdapter, Declared, Declared]] = {}
-
-
 def declared_here(adapter: EmbeddingAdapter) -> Declared:
-    """``adapter.declared`` resolved for the platform this process runs it on (cached per object)."""
-    cached = _RESOLVED.get(id(adapter))
-    if cached is None or cached[0] is not adapter or cached[1] is not adapter.declared:
-        cached = (adapter, adapter.declared, resolve(adapter.declared, platform_of(adapter)))
-        _RESOLVED[id(adapter)] = cached
+    """``adapter.declared`` resolved for the platform this process runs it on, kept on the adapter
+    until its declaration or device changes."""
+    key = (adapter.declared, adapter.device)
+    cached = getattr(adapter, "_declared_here", None)
+    if cached is None or cached[0] is not key[0] or cached[1] != key[1]:
+        cached = (*key, resolve(adapter.declared, platform_of(adapter)))
+        adapter._declared_here = cached
     return cached[2]
 
 
@@ -115,29 +113,29 @@ def platform_rules(adapter: EmbeddingAdapter) -> list[dict]:
              "active": holds(rule, platform)} for rule in adapter.declared.platform_deviations]
 
 
-def _family(adapter_id: str, device: str) -> str:
-    """The adapter id without its device suffix: one rule list is shared by every device."""
-    return adapter_id.removesuffix(f"-{device}") if device not in ("", "cpu") else adapter_id
-
-
 def rule_coverage(conformance_docs: dict[str, dict]) -> list[dict]:
     """Every platform rule of the recorded adapters (machine id -> conformance document), with
-    the runs (machine, adapter id) where it held; one that held on none is ``stale``."""
+    the runs (machine, adapter id) where it held; one that held on none is ``stale``.
+
+    A rule is one declaration of one framework and variant, whatever device or id its adapters
+    carry (``torch-gather`` and ``torch-gather-cuda`` share their rules)."""
     rules: dict[tuple, dict] = {}
     for machine, doc in conformance_docs.items():
         for adapter in doc.get("adapters", []):
             declared = adapter.get("declared") or {}
-            family = _family(adapter["id"], str(adapter.get("device") or "cpu"))
             for rule in declared.get("platform_deviations") or []:
-                key = (family, tuple(rule["checks"]), repr(sorted(rule.get("when", {}).items())))
-                entry = rules.setdefault(key, {"adapter": family, "checks": rule["checks"],
-                                               "when": rule.get("when", {}), "reason": rule["reason"],
-                                               "held_on": [], "ran_on": []})
+                key = (adapter.get("framework"), adapter.get("variant"), tuple(rule["checks"]),
+                       repr(sorted(rule.get("when", {}).items())), rule["reason"])
+                entry = rules.setdefault(key, {"adapters": [], "checks": rule["checks"], "when": rule.get("when", {}),
+                                               "reason": rule["reason"], "held_on": [], "ran_on": []})
+                if adapter["id"] not in entry["adapters"]:
+                    entry["adapters"].append(adapter["id"])
                 entry["ran_on"].append(f"{machine}: {adapter['id']}")
                 if rule.get("active"):
                     entry["held_on"].append(f"{machine}: {adapter['id']}")
     out = list(rules.values())
     for entry in out:
+        entry["adapter"] = ", ".join(entry["adapters"])
         entry["stale"] = not entry["held_on"]
     return out
 

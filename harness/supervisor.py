@@ -32,7 +32,7 @@ from harness.checks import CHECKS, LAST_CALL_ENV
 from harness.conformance import cell, record_run
 from harness.errors import HarnessError, UnknownAdapter
 from harness.events import EventLog, EventReader
-from harness.isolation import describe_exit
+from harness.isolation import GPU_SHARING_ENV, describe_exit
 from harness.progress import Progress
 from harness.registry import (
     BUILTIN,
@@ -52,8 +52,6 @@ TIMEOUT_ENV = "EMBEDDING_HARNESS_CHECK_TIMEOUT"
 DEFAULT_TIMEOUT_S = 600.0  # one check; the thorough profile's slowest property takes minutes
 POLL_S = 0.2
 LOG_TAIL_LINES = 25
-# On a GPU, JAX and TensorFlow would each grab most of its memory at start-up.
-GPU_SHARING_ENV = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 STOP_EARLY_ARGS = ("-x", "--exitfirst", "--maxfail")
 
 

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness.bench import parts
 from harness.bench.sweep import PROFILES, get_profile, parse_bytes
 from harness.errors import HarnessError
 
@@ -45,15 +46,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def require_profile_devices(profile) -> None:
+    """One line, before any part runs, when the profile's devices are missing here or the
+    selection holds no adapter that runs on them."""
+    from harness.bench.run import runs_on_profile_devices
+
+    if not runs_on_profile_devices(profile, dict(os.environ)):
+        raise HarnessError(f"profile {profile.name} measures adapters on {', '.join(profile.devices or ())}, "
+                           f"and {parts.ADAPTERS_ENV}={os.environ.get(parts.ADAPTERS_ENV)!r} selects none that runs "
+                           f"there")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "check":
-            from harness.bench.run import check_specs, runs_on_profile_devices
+            from harness.bench.run import check_specs
             from harness.machine import machine_id
 
             check_specs(dict(os.environ))
-            runs_on_profile_devices(get_profile(args.profile), dict(os.environ))
+            require_profile_devices(get_profile(args.profile))
             machine_id()
             return 0
         if args.out is None:
@@ -62,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
 
             args.out = bench_dir(machine_dir(), args.profile)
         if args.command in ("run", "all"):
-            from harness.bench import parts
             from harness.bench.run import run_part
 
             if args.command == "run" and not args.part:
@@ -75,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as exc:
                 raise HarnessError(f"--onehot-mem-budget: {exc}") from None
             if args.command == "all":  # a profile this machine cannot run: one line, before any part
-                from harness.bench.run import runs_on_profile_devices
-
-                runs_on_profile_devices(profile, dict(os.environ))
+                require_profile_devices(profile)
             run_id = args.run_id or parts.new_run_id()
             plan = ([(args.part, {})] if args.command == "run"
                     else parts.plan(os.environ.get(parts.ADAPTERS_ENV)))
@@ -91,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                     if args.command == "run":
                         raise
                     print(f"bench {label}: {exc}", file=sys.stderr)
+                    rdir = parts.run_dir(args.out, run_id)  # so that BENCH.md lists it as failed
+                    rdir.mkdir(parents=True, exist_ok=True)
+                    parts.record_part(rdir, run_id, label, profile.name, "failed", str(exc))
                     code = 1
                 if code:
                     failed.append(label)

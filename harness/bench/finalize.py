@@ -17,14 +17,15 @@ from pathlib import Path
 
 from harness.bench import crossover, parts, plots, tables
 from harness.bench.metrics import BYTES_FORMULA_MD
-from harness.bench.rows import COLUMNS, adapters_meta, build_rows
+from harness.bench.rows import COLUMNS, adapters_meta, build_rows, copy_disagreements, run_denominators
 from harness.bench.sweep import get_profile, sized_rows
 from harness.errors import CorruptResults, HarnessError
 from harness.report.load import bench_key
 from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
 
 PART_KEYS = ("profile", "timed", "started", "finished", "pytest_exit", "threads", "copy_bandwidth",
-             "gemm_flops_per_s", "onehot_mem_budget", "self_check", "load_average", "device_copy_bandwidth")
+             "gemm_flops_per_s", "onehot_mem_budget", "self_check", "load_average", "device_copy_bandwidth",
+             "busy_share", "timed_s")
 
 
 def _sort_key(row: dict):
@@ -154,9 +155,27 @@ def _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_met
         "runs": [*(old_meta.get("runs") or []), run_summary][-20:],
         "counts": {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "error")},
     }
+    meta["copy_denominator"] = run_denominators(records)
+    meta["copy_disagreements"] = copy_disagreements(records, meta["copy_denominator"])
+    meta["load_warnings"] = load_warnings(records)
     meta["self_check"] = tables.self_check_summary(meta)
     meta["crossover"] = crossover.summarize(sized_rows(rows), adapters)
     return meta
+
+
+# CPU time other processes used while a part sat idle before its first case: above this share of
+# its cores, other work shared them (the 1-minute load average lags, and counts the previous part).
+BUSY_SHARE = 0.25
+
+
+def load_warnings(records: list[dict]) -> list[str]:
+    out = []
+    for record in records:
+        busy = record.get("busy_share")
+        if busy is not None and busy > BUSY_SHARE:
+            out.append(f"part {record.get('part')}: other processes used {100 * busy:.0f} % of its cores while it "
+                       f"sat idle before its first case; its timings may be slow")
+    return out
 
 
 def _prune_raw(out: Path, live: set) -> None:

@@ -36,11 +36,22 @@ def plan(requested: str | None = None) -> list[tuple[str, dict[str, str]]]:
     (EMBEDDING_HARNESS_ADAPTERS). One process per framework and per Keras backend: timings must
     not share a process (thread pools of one framework linger and slow the next one down), and
     Keras fixes its backend at import. Raises HarnessError when the selection names nothing."""
+    from harness.registry import match_spec
+
     from_user = [s.strip() for s in (requested or "").split(",") if s.strip()]
-    core = [s for s in from_user if not s.startswith("keras-")] if from_user else list(CORE_SELECTION)
+    core = from_user or list(CORE_SELECTION)
     groups: dict[str, list[str]] = {}
     for spec in core:
-        groups.setdefault("plugins" if ":" in spec else spec.split("-")[0], []).append(spec)
+        if ":" in spec:
+            groups.setdefault("plugins", []).append(spec)
+            continue
+        builtins, plugins = match_spec(spec)  # a glob may span frameworks: one part each
+        for adapter_id in builtins:
+            if not adapter_id.startswith("keras-"):  # Keras: one part per backend, below
+                groups.setdefault(adapter_id.split("-")[0], []).append(adapter_id)
+        if plugins:
+            groups.setdefault("plugins", []).extend(plugins)
+    groups = {label: list(dict.fromkeys(specs)) for label, specs in groups.items()}
     parts = [(label, {ADAPTERS_ENV: ",".join(specs)}) for label, specs in groups.items()]
     for backend in KERAS_BACKENDS:
         ids = [f"keras-{backend}-gather", f"keras-{backend}-onehot"]

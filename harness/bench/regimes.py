@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.bench import datasheets
 from harness.bench.sweep import is_floor_row, sized_rows
-from harness.bench.tables import fmt_num, fmt_time, md_table
+from harness.bench.tables import BEYOND, fmt_num, fmt_time, md_table
 
 FLOOR_TEXT = (
     "## Launch floor\n\nOne id looked up in a 2 x 1 table: the call moves a few bytes, so its time is the "
@@ -58,8 +58,6 @@ def bandwidth_rows(rows: list[dict]) -> list[dict]:
     return series if len({r["n_ids"] for r in series}) > 1 else []
 
 
-# Marks a share above 100 %: the useful bytes charged were not all moved, so it is no bandwidth.
-BEYOND = "†"
 BEYOND_NOTE = (f"{BEYOND} above the copy bandwidth: the bytes the model charges were not all moved. torch's "
                "sparse gradient returns dY itself as its values (no copy), so its forward+backward costs "
                "about a forward; this is not a bandwidth.")

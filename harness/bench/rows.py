@@ -18,13 +18,51 @@ MEASURED = ("median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw
             "peak_mem_bytes", "compile_s", "wall_median_s")
 
 
-def _row(record: dict, adapter: dict, case: dict) -> dict:
+# Parts of one run whose copy bandwidth differs from the run's by more than this are flagged:
+# their host was not the same machine at that moment (load, frequency), so their rows are suspect.
+COPY_AGREEMENT = 0.10
+
+
+def _median(values: list[float]) -> float | None:
+    values = sorted(v for v in values if v)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def run_denominators(records: list[dict]) -> dict:
+    """One copy bandwidth per run (the median over its parts' probes), so percentages compare
+    across frameworks: the host's with all threads and with one thread, and the GPU's."""
+    return {"copy_gbps": _median([(r.get("copy_bandwidth") or {}).get("gbps") for r in records]),
+            "single_thread_gbps": _median([(r.get("copy_bandwidth") or {}).get("single_thread_gbps")
+                                           for r in records]),
+            "device_gbps": _median([(r.get("device_copy_bandwidth") or {}).get("gbps") for r in records])}
+
+
+def copy_disagreements(records: list[dict], denominators: dict) -> dict[str, str]:
+    """Part -> why its own copy probe disagrees with the run's denominator by more than 10 %."""
+    out = {}
+    for record in records:
+        for key, mine, run in (("host", (record.get("copy_bandwidth") or {}).get("gbps"), denominators["copy_gbps"]),
+                               ("GPU", (record.get("device_copy_bandwidth") or {}).get("gbps"),
+                                denominators["device_gbps"])):
+            if mine and run and abs(mine / run - 1) > COPY_AGREEMENT:
+                out[record.get("part", "?")] = (f"{key} copy {mine:.1f} GB/s vs the run's {run:.1f} GB/s "
+                                                f"({100 * (mine / run - 1):+.0f} %)")
+    return out
+
+
+def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = None) -> dict:
     meta = record.get("machine") or {}
     status = case.get("status", "error")
     on_gpu = adapter.get("device", "cpu") != "cpu"
-    # GPU rows relate to the device's own copy bandwidth and L2, CPU rows to the host's.
+    # GPU rows relate to the device's copy bandwidth and L2, CPU rows to the host's; a gather
+    # that runs on one thread (NumPy) to the host's single-thread copy.
     gpu = record.get("device_copy_bandwidth") or {}
-    copy_gbps = gpu.get("gbps") if on_gpu else (record.get("copy_bandwidth") or {}).get("gbps")
+    run = denominators or run_denominators([record])
+    copy_gbps = run["device_gbps"] if on_gpu else (
+        run["single_thread_gbps"] if adapter.get("single_threaded") else run["copy_gbps"])
     l2, l3 = (gpu.get("l2_cache_bytes"), None) if on_gpu else (meta.get("l2_cache_bytes"), meta.get("l3_cache_bytes"))
     row = dict.fromkeys(COLUMNS)
     row.update({
@@ -36,12 +74,20 @@ def _row(record: dict, adapter: dict, case: dict) -> dict:
         "skip_reason": case.get("reason") if status != "ok" else None,
     })
     if row["dtype"] and row["vocab"] and row["dim"]:
-        row["table_bytes"] = int(row["vocab"]) * int(row["dim"]) * np_dtype(row["dtype"]).itemsize
-        row["fits_in_cache"] = metrics.cache_fit(row["table_bytes"], l2, l3)
+        s = np_dtype(row["dtype"]).itemsize
+        row["table_bytes"] = int(row["vocab"]) * int(row["dim"]) * s
+        # Hot or cold: what the timing loop touches (rows of every batch, output, ids), not the table.
+        i = np_dtype(row["index_dtype"]).itemsize if row["index_dtype"] else 0
+        unique = int(case.get("unique") or row["n_ids"] or 0)
+        touched = metrics.touched_bytes(int(row["n_ids"] or 0), int(row["vocab"]), int(row["dim"]), s, i, unique,
+                                        int(case.get("id_batches") or 1))
+        row["fits_in_cache"] = metrics.cache_fit(touched, l2, l3)
     if status != "ok":
         return row
     for key in ("median_s", "iqr_s", "rounds", "peak_mem_bytes", "compile_s", "wall_median_s"):
         row[key] = case.get(key)
+    if case.get("samples"):
+        row["samples"] = case["samples"]  # per-round times, for the intervals (not a bench.csv column)
     s = np_dtype(row["dtype"]).itemsize
     i = np_dtype(row["index_dtype"]).itemsize if row["index_dtype"] else 0
     row.update(metrics.derived(
@@ -54,7 +100,7 @@ def _row(record: dict, adapter: dict, case: dict) -> dict:
     return row
 
 
-def _unavailable_rows(record: dict, adapter_id: str, adapter: dict) -> list[dict]:
+def _unavailable_rows(record: dict, adapter_id: str, adapter: dict, denominators: dict | None = None) -> list[dict]:
     """An adapter that could not load: one skipped row per float32 case of the profile."""
     try:
         cases = cases_for(get_profile(record.get("profile", "full")))
@@ -68,7 +114,7 @@ def _unavailable_rows(record: dict, adapter_id: str, adapter: dict) -> list[dict
             fields.update(case.as_dict())
         guess = {"device": "cuda" if adapter_id.endswith("-cuda") else "cpu",
                  "framework": _framework_of(adapter_id)}
-        rows.append(_row(record, {**guess, **adapter}, fields))
+        rows.append(_row(record, {**guess, **adapter}, fields, denominators))
     return rows
 
 
@@ -78,24 +124,26 @@ def _framework_of(adapter_id: str) -> str:
     return "-".join(tokens[:2]) if tokens[0] == "keras" and len(tokens) > 2 else tokens[0]
 
 
-def part_rows(record: dict) -> list[dict]:
+def part_rows(record: dict, denominators: dict | None = None) -> list[dict]:
     adapters = record.get("adapters") or {}
     rows: list[dict] = []
     for adapter_id, adapter in adapters.items():
         if adapter.get("skip_reason") and "variant" not in adapter:
-            rows.extend(_unavailable_rows(record, adapter_id, adapter))
+            rows.extend(_unavailable_rows(record, adapter_id, adapter, denominators))
     for case in record.get("cases", []):
         adapter = adapters.get(case.get("adapter"), {})
         if "pass" not in case:  # the placeholder item of an unavailable adapter
             continue
-        rows.append(_row(record, adapter, case))
+        rows.append(_row(record, adapter, case, denominators))
     return rows
 
 
 def build_rows(records: list[dict]) -> list[dict]:
-    """Rows of every part; an adapter measured in one part drops its 'unavailable' rows
-    from the others (Keras adapters are skipped outside their own backend's process)."""
-    rows = [r for record in records for r in part_rows(record)]
+    """Rows of every part, against the run's one copy bandwidth; an adapter measured in one part
+    drops its 'unavailable' rows from the others (Keras adapters are skipped outside their own
+    backend's process)."""
+    denominators = run_denominators(records)
+    rows = [r for record in records for r in part_rows(record, denominators)]
     measured = {r["adapter"] for r in rows if r["variant"] is not None}
     return [r for r in rows if not (r["variant"] is None and r["adapter"] in measured)]
 

@@ -31,11 +31,11 @@ def thread_env(threads: int, base: dict[str, str]) -> dict[str, str]:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         env[var] = n
-    # XLA reads no documented thread count; these are the flags users set (best effort).
-    xla = [f for f in base.get("XLA_FLAGS", "").split()
-           if not f.startswith(("--xla_cpu_multi_thread_eigen", "intra_op_parallelism_threads"))]
-    xla += [f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}",
-            f"intra_op_parallelism_threads={threads}"]
+    # XLA's CPU thread pool is sized by the cores in the affinity mask (narrowed below when fewer
+    # threads are asked for); its one thread knob is whether Eigen runs multi-threaded at all. (A
+    # bare "intra_op_parallelism_threads=N", often copied from forums, has no "--" and is ignored.)
+    xla = [f for f in base.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
+    xla.append(f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}")
     env["XLA_FLAGS"] = " ".join(xla)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # On a GPU, JAX and TensorFlow would each grab most of the device memory at start; the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import gc
+import itertools
 import os
 import sys
 import time
@@ -34,6 +35,7 @@ from harness.bench.sweep import (
     duplicate_share,
     index_dtype_for,
     onehot_memory_reason,
+    stream_batches,
 )
 from harness.errors import HarnessError
 from harness.results import atomic_write_json
@@ -132,6 +134,9 @@ class BenchSession:
     load_average: dict = field(default_factory=dict)
     timed: bool | None = None  # whether pytest-benchmark timed the cases (not --benchmark-disable)
     device_info: dict | None = None  # GPU copy bandwidth and L2, when CUDA adapters run
+    busy_share: float | None = None  # CPU share others used on our cores while we idled at start
+    l3_bytes: int | None = None
+    timed_s: float = 0.0  # seconds spent inside timed rounds (the run's useful time)
 
     def __post_init__(self):
         self.threads = self.threads or len(os.sched_getaffinity(0))
@@ -175,8 +180,10 @@ class BenchSession:
         gc.collect()
         gc.freeze()
         self.load_average = {"start": os.getloadavg()}
+        self.busy_share = timing.busy_share()
         self.thread_report = apply_thread_settings(self.threads)
         meta = machine.metadata()
+        self.l3_bytes = meta.get("l3_cache_bytes")
         nbytes = self.profile.copy_bytes or membw.default_copy_bytes(meta.get("l3_cache_bytes"))
         self.copy_bw = membw.copy_bandwidth(self.threads, nbytes, repeats=10)
         self.copy_bw["single_thread_gbps"] = (membw.copy_bandwidth(1, nbytes)["gbps"]
@@ -200,6 +207,7 @@ class BenchSession:
         info.update({"framework_label": framework_label(adapter), "framework": adapter.framework,
                      "variant": adapter.variant, "device": adapter.device,
                      "gather_twin": adapter.gather_twin, "gradient": adapter.declared.gradient,
+                     "single_threaded": adapter.single_threaded,
                      "skip_reason": None})
         return info
 
@@ -249,32 +257,46 @@ class BenchSession:
                 raise CaseSkipped(reason)
         if self._last_adapter != adapter.id:
             self.switch_adapter(adapter.id)
-        measured = self.measure(benchmark, adapter, case, ids_np.astype(index_dtype))
+        count = stream_batches(case, self._cache_bytes(adapter))
+        more = [b.astype(index_dtype) for b in self.inputs.id_batches(case.vocab, case.n_ids, case.distribution,
+                                                                        count)[1:]]
+        measured = self.measure(benchmark, adapter, case, ids_np.astype(index_dtype), more)
         result.update(measured)
         if adapter.variant == "onehot" and measured.get("median_s"):
             self.guard.record(adapter.id, case, measured["median_s"])
         benchmark.extra_info.update(result)
         return result
 
-    def measure(self, benchmark, adapter, case: Case, ids_np: np.ndarray) -> dict:
+    def _cache_bytes(self, adapter) -> int | None:
+        """The last-level cache a stream must overflow: the GPU's L2, or the host's L3."""
+        if adapter.device != "cpu":
+            return (self.device_info or {}).get("l2_cache_bytes")
+        return self.l3_bytes
+
+    def measure(self, benchmark, adapter, case: Case, ids_np: np.ndarray,
+                more_ids: list[np.ndarray] | None = None) -> dict:
+        """``more_ids``: further batches; the calls rotate through all of them (a stream)."""
         sync = adapter.synchronize
         w = self._weights(adapter, case)
-        ids = adapter.prepare_ids(ids_np)
-        sync(ids)
+        batches = [adapter.prepare_ids(b) for b in [ids_np, *(more_ids or [])]]
+        for ids in batches:
+            sync(ids)
+        rotation = itertools.cycle(batches)
         if case.pass_ == "forward":
             fn = adapter.compile(lambda w, ids: adapter.forward(w, ids))
-            args = (w, ids)
+
+            def call():
+                return fn(w, next(rotation))
         else:
             up = adapter.prepare_upstream(self.inputs.upstream(case.n_ids, case.dim, case.dtype))
             sync(up)
             fn = adapter.compile(lambda w, ids, up: adapter.gradient(w, ids, up))
-            args = (w, ids, up)
 
-        def call():
-            return fn(*args)
+            def call():
+                return fn(w, next(rotation), up)
 
         self.timed = bool(benchmark.enabled)
-        out: dict[str, Any] = {"device": adapter.device}
+        out: dict[str, Any] = {"device": adapter.device, "id_batches": len(batches)}
         out["compile_s"] = timing.timed_call(call, sync)
         second = timing.timed_call(call, sync)
         if adapter.variant == "onehot":
@@ -294,7 +316,9 @@ class BenchSession:
             benchmark.pedantic(synced, rounds=rounds, iterations=iterations)
             st = benchmark.stats.stats
             out.update(median_s=st.median, iqr_s=st.iqr, rounds=st.rounds, iterations=iterations,
-                       wall_median_s=st.median, timer="perf_counter, framework sync after every call")
+                       wall_median_s=st.median, timer="perf_counter, framework sync after every call",
+                       samples=[float(x) for x in st.data])
+            self.timed_s += sum(st.data) * iterations
         else:
             out.update(self._measure_gpu(benchmark, adapter, call, sync, t_call))
         with timing.memory_probe(adapter) as probe:
@@ -313,49 +337,82 @@ class BenchSession:
         benchmark.pedantic(timing.synced_every(call, sync, iterations), rounds=rounds,
                            iterations=iterations, warmup_rounds=1)
         st = benchmark.stats.stats
+        self.timed_s += sum(st.data) * iterations
         out = {"wall_median_s": st.median, "rounds": st.rounds, "iterations": iterations}
         make_event = timing.event_factory(adapter)
         if make_event is None:
-            out.update(median_s=st.median, iqr_s=st.iqr,
+            out.update(median_s=st.median, iqr_s=st.iqr, samples=[float(x) for x in st.data],
                        timer="wall: no device event timer for this framework (median_s = wall)")
             return out
         samples = timing.event_times(call, sync, make_event, rounds, iterations)
         median, iqr = timing.quartiles(samples)
-        out.update(median_s=median, iqr_s=iqr, timer="device events around K calls; wall = K calls + 1 sync")
+        out.update(median_s=median, iqr_s=iqr, samples=samples,
+                   timer="device events around K calls; wall = K calls + 1 sync")
         return out
 
     # --- self-check -------------------------------------------------------------------------
-    def self_check(self, benchmark, repeat: int) -> dict:
-        """The harness's NumPy-gather median against a bare timeit loop of the same call."""
+    def self_check_adapters(self) -> list[str]:
+        """The part's CPU gathers whose timing path is checked against a bare loop (NumPy always)."""
+        return ["numpy-gather"] + [i.slot.adapter.id for i in self.items.values()
+                                   if i.slot is not None and i.slot.adapter is not None and i.case is not None
+                                   and i.case.is_floor and i.case.pass_ == "forward"
+                                   and i.slot.adapter.variant == "gather" and i.slot.adapter.device == "cpu"
+                                   and i.slot.adapter.id != "numpy-gather"]
+
+    def self_check(self, benchmark, repeat: int, adapter_id: str = "numpy-gather") -> dict:
+        """The harness's median of a forward against a bare ``timeit`` loop of the same call (the
+        framework's own synchronisation included), in the same process. The bare loop runs before
+        and after the harness's measurement and its samples are pooled, so drift between the two
+        (another framework's threads winding down, frequency) cannot pose as a harness error."""
         from backends.numpy_backend import NumpyGather
 
         self.start()
-        if self._last_adapter != "self-check":
-            self.switch_adapter("self-check")
+        adapter = NumpyGather() if adapter_id == "numpy-gather" else next(
+            i.slot.adapter for i in self.items.values() if i.slot is not None and i.slot.adapter is not None
+            and i.slot.adapter.id == adapter_id)
+        label = f"self-check {adapter_id}"
+        if self._last_adapter != label:
+            self.switch_adapter(label)
         vocab, dim = self.profile.self_check
         case = Case("forward", "float32", vocab, dim, self.profile.n_ids, "uniform")
-        adapter = NumpyGather()
-        ids = self.inputs.ids(vocab, case.n_ids, "uniform").astype(np.int32)
+        index_dtype = index_dtype_for(adapter.declared.index_dtypes) or "int64"
+        ids = self.inputs.ids(vocab, case.n_ids, "uniform").astype(index_dtype)
+        bare = self._bare_loop(adapter, case, ids) if repeat == 0 and benchmark.enabled else None
         measured = self.measure(benchmark, adapter, case, ids)
-        self.release()
-        entry = {"repeat": repeat, "adapter": adapter.id, **case.as_dict(), "index_dtype": "int32",
+        entry = {"repeat": repeat, "adapter": adapter.id, **case.as_dict(), "index_dtype": index_dtype,
                  "harness_median_s": measured["median_s"], "harness_iqr_s": measured["iqr_s"],
                  "rounds": measured["rounds"], "iterations": measured["iterations"]}
-        if repeat == 0 and benchmark.enabled:
-            w = self.inputs.weights(vocab, dim, "float32")
-            timer = timeit.Timer("w[ids]", globals={"w": w, "ids": ids})
-            number, _ = timer.autorange()
-            per_call = [t / number for t in timer.repeat(repeat=7, number=number)]
+        if bare is not None:
+            per_call = bare.before + bare()  # the bare loop before and after the harness's rounds
             entry.update(timeit_median_s=float(np.median(per_call)), timeit_min_s=min(per_call),
-                         timeit_number=number, timeit_repeat=7)
+                         timeit_number=bare.number, timeit_repeat=len(per_call))
             ratio = entry["harness_median_s"] / entry["timeit_median_s"]
             entry["ok"] = SELF_CHECK_RATIO[0] < ratio < SELF_CHECK_RATIO[1]
             if not entry["ok"]:
-                entry["problem"] = (f"harness/timeit ratio {ratio:.2f} outside {SELF_CHECK_RATIO} "
+                entry["problem"] = (f"{adapter.id}: harness/timeit ratio {ratio:.2f} outside {SELF_CHECK_RATIO} "
                                     f"({entry['harness_median_s']:.3g} s vs {entry['timeit_median_s']:.3g} s)")
+        self.release()
         benchmark.extra_info.update(entry)
         self.self_checks.append(entry)
         return entry
+
+    def _bare_loop(self, adapter, case: Case, ids_np: np.ndarray):
+        """A timeit loop of ``sync(forward(w, ids))`` on prepared values; calling it returns 7
+        per-call times. Its first 7 are taken at once and kept as ``.before``."""
+        w = adapter.prepare_weights(self.inputs.weights(case.vocab, case.dim, case.dtype))
+        ids = adapter.prepare_ids(ids_np)
+        fn = adapter.compile(lambda w, ids: adapter.forward(w, ids))
+        sync = adapter.synchronize
+        sync(fn(w, ids))  # compile outside the loop
+        timer = timeit.Timer(lambda: sync(fn(w, ids)))
+        number, _ = timer.autorange()
+
+        def sample() -> list[float]:
+            return [t / number for t in timer.repeat(repeat=7, number=number)]
+
+        sample.number = number
+        sample.before = sample()
+        return sample
 
     # --- the part record ----------------------------------------------------------------------
     def record_outcome(self, key: str, status: str, reason: str | None) -> None:
@@ -383,6 +440,8 @@ class BenchSession:
                         "frameworks": self.thread_report},
             "copy_bandwidth": self.copy_bw, "gemm_flops_per_s": self.gemm_flops,
             "load_average": {**self.load_average, "end": os.getloadavg()},
+            "busy_share": self.busy_share,
+            "timed_s": round(self.timed_s, 3),
             "device_copy_bandwidth": self.device_info,
             "onehot_mem_budget": self.onehot_budget,
             "adapters": self.adapters,

@@ -22,7 +22,14 @@ import numpy as np
 from harness.dtypes import np_dtype
 
 PASSES = ("forward", "forward_backward")
-DISTRIBUTIONS = ("uniform", "zipf")
+# "uniform" and "zipf" repeat one batch of ids every call: the rows it touches stay in cache when
+# they fit (hot). "uniform-stream" gives every call a fresh uniform batch, rotating through enough
+# batches that the rows they touch exceed STREAM_CACHE_MULTIPLE x the last-level cache: over a
+# table that large the rows come from DRAM (cold).
+DISTRIBUTIONS = ("uniform", "zipf", "uniform-stream")
+STREAM = "uniform-stream"
+STREAM_CACHE_MULTIPLE = 4
+MAX_STREAM_BATCHES = 256  # 256 x 16384 int32 ids: 16 MiB
 LOW_PRECISION = ("bfloat16", "float16")
 ZIPF_ALPHA = 1.1
 SEED = 20240611
@@ -83,6 +90,7 @@ PROFILES: dict[str, Profile] = {
             # 524288 x 64 float32 = 128 MiB: 4x this machine's 32 MiB L3
             Block(vocabs=(4, 16, 64, 256, 1024, 16384, 524288), dims=(64,)),
             Block(vocabs=(256, 524288), dims=(64,), distributions=("zipf",)),
+            Block(vocabs=(524288,), dims=(64,), distributions=(STREAM,)),
             Block(vocabs=(256, 16384), dims=(256,), passes=("forward",)),
             Block(vocabs=(64, 16384), dims=(64,), dtypes=LOW_PRECISION, passes=("forward",)),
         ),
@@ -93,6 +101,7 @@ PROFILES: dict[str, Profile] = {
         blocks=(
             Block(vocabs=_FULL_VOCABS, dims=(64, 256)),
             Block(vocabs=_FULL_VOCABS, dims=(64,), distributions=("zipf",)),
+            Block(vocabs=(524288, 2097152), dims=(64, 256), distributions=(STREAM,)),
             Block(vocabs=(32, 2048, 131072, 2097152), dims=(64,), dtypes=LOW_PRECISION),
         ),
     ),
@@ -116,6 +125,16 @@ PROFILES["gpu"] = Profile(
 # The launch floor: a call that moves next to nothing, so its time is the framework's fixed cost
 # per call (dispatch, launch, synchronisation). Rows faster than a few floors measure that cost.
 FLOOR_VOCAB, FLOOR_DIM, FLOOR_N = 2, 1, 1
+
+
+def stream_batches(case: Case, cache_bytes: int | None) -> int:
+    """Batches a stream case rotates through: enough that the rows they touch (N rows of D x s
+    bytes each) exceed STREAM_CACHE_MULTIPLE x the cache; 1 for the other distributions."""
+    if case.distribution != STREAM:
+        return 1
+    touched = max(1, case.n_ids * case.dim * case.itemsize)
+    need = math.ceil(STREAM_CACHE_MULTIPLE * (cache_bytes or 32 * MiB) / touched)
+    return max(2, min(MAX_STREAM_BATCHES, need))
 
 
 def is_floor_row(row: dict) -> bool:
@@ -334,14 +353,20 @@ class Inputs:
 
         return self._get(("w", vocab, dim, dtype), make)
 
-    def ids(self, vocab: int, n: int, distribution: str) -> np.ndarray:
+    def ids(self, vocab: int, n: int, distribution: str, batch: int = 0) -> np.ndarray:
+        """The ids of one call; ``batch`` > 0: the further batches of a stream (batch 0 keeps the
+        seed of the single-batch distributions, so earlier results stay reproducible)."""
         def make():
-            rng = np.random.default_rng([SEED, 2, vocab, n, DISTRIBUTIONS.index(distribution)])
-            if distribution == "uniform":
-                return uniform_ids(vocab, n, rng)
-            return zipf_ids(vocab, n, rng)
+            seed = [SEED, 2, vocab, n, DISTRIBUTIONS.index(distribution)] + ([batch] if batch else [])
+            rng = np.random.default_rng(seed)
+            if distribution == "zipf":
+                return zipf_ids(vocab, n, rng)
+            return uniform_ids(vocab, n, rng)
 
-        return self._get(("ids", vocab, n, distribution), make)
+        return self._get(("ids", vocab, n, distribution, batch), make)
+
+    def id_batches(self, vocab: int, n: int, distribution: str, count: int) -> list[np.ndarray]:
+        return [self.ids(vocab, n, distribution, batch) for batch in range(count)]
 
     def unique_count(self, vocab: int, n: int, distribution: str) -> int:
         """Distinct ids of that batch (sorting 4M ids per adapter and case is not free)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import io
 import math
 import statistics
@@ -10,7 +11,7 @@ from collections import defaultdict
 
 from harness import mdtext
 from harness.bench.metrics import BYTES_FORMULA_MD
-from harness.bench.rows import COLUMNS, LATER_COLUMNS
+from harness.bench.rows import COLUMNS, COPY_AGREEMENT, LATER_COLUMNS
 from harness.bench.sweep import sized_rows
 
 GPU_NOT_MEASURED = ("GPU figures are not yet measured: no CUDA device was visible to this run "
@@ -69,6 +70,21 @@ def read_csv(text: str, default_run_id: str | None = None) -> list[dict]:
 
 
 # --- formatting ------------------------------------------------------------------------------
+# Marks a share of the copy bandwidth above 100 %: the bytes charged were not all moved from
+# memory (a hot row served from cache, a gradient that aliases dY), so it is no bandwidth.
+BEYOND = "†"
+CPU_BEYOND_NOTE = (f"{BEYOND} above the copy bandwidth: the row is hot (its rows and output stay in cache "
+                   "between calls, see `cache`), so its useful bytes were not all moved from memory; read it "
+                   "as a speed, not as a share of the memory bandwidth. The cold (`uniform-stream`) rows are the "
+                   "ones that come from DRAM.")
+
+
+def fmt_share(pct) -> str:
+    """A share of the copy bandwidth, marked when above 100 %."""
+    if pct is None:
+        return ""
+    return fmt_num(pct) + (f" {BEYOND}" if pct > 100 else "")
+
 def fmt_time(seconds) -> str:
     if seconds is None:
         return ""
@@ -146,17 +162,53 @@ def _parts_section(meta: dict) -> str:
                      fmt_num(bw.get("single_thread_gbps")), fmt_bytes(bw.get("buffer_bytes")),
                      fmt_num(gpu.get("gbps")) or gpu.get("error", ""),
                      fmt_num((p.get("gemm_flops_per_s") or 0) / 1e9 or None), _load_text(p.get("load_average")),
+                     "" if p.get("busy_share") is None else f"{100 * p['busy_share']:.0f} %",
+                     _timed_share(p),
                      _threads_text(threads.get("frameworks"))])
     env = next((p.get("threads", {}).get("env") for p in meta["parts"].values()), {}) or {}
     text = ("## Threads and copy bandwidth\n\nEach part is a separate process started with the same "
             "thread environment before any framework import: "
             + ", ".join(f"`{k}={v}`" for k, v in env.items())
             + ". Copy bandwidth is measured in that process (NumPy copy of a buffer beyond the L3, "
-              "split over the same thread count, 2 x size bytes, best of 10).\n\n")
-    text += ("Load average (1 min) at the start and end of each part shows whether other work shared "
-             "the cores.\n\n")
+              "split over the same thread count, 2 x size bytes, median of 10).\n\n")
+    run = meta.get("copy_denominator") or {}
+    if run.get("copy_gbps"):
+        text += (f"**One denominator for the run**: `pct_copy_bw` of every CPU row relates to the median of the "
+                 f"parts' probes, {fmt_num(run['copy_gbps'])} GB/s"
+                 + (f" ({fmt_num(run['single_thread_gbps'])} GB/s with one thread, the denominator of "
+                    f"single-threaded gathers such as NumPy's)" if run.get("single_thread_gbps") else "")
+                 + (f"; GPU rows to {fmt_num(run['device_gbps'])} GB/s" if run.get("device_gbps") else "")
+                 + f". A part whose own probe differs by more than {COPY_AGREEMENT:.0%} is flagged above.\n\n")
+    text += ("Load average (1 min) at the start and end of each part, and the share of its cores other "
+             "processes kept busy while it sat idle for half a second before its first case, show whether "
+             "other work shared the cores (above 25 % the part is flagged at the top).\n\n")
     return text + md_table(["part", "threads", "affinity", "copy GB/s", "copy GB/s (1 thread)", "buffer",
-                            "GPU copy GB/s", "GEMM GFLOP/s", "load avg", "framework threads"], body)
+                            "GPU copy GB/s", "GEMM GFLOP/s", "load avg", "others' CPU at start",
+                            "wall / in timed rounds", "framework threads"], body)
+
+
+def part_wall_s(part: dict) -> float | None:
+    try:
+        start, end = (_dt.datetime.fromisoformat(part[k]) for k in ("started", "finished"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds()
+
+
+def run_cost(meta: dict) -> tuple[float, float] | None:
+    """(wall seconds of the run's parts, seconds inside timed rounds), from the part records."""
+    walls = [part_wall_s(p) for p in meta["parts"].values() if p.get("run_id") == meta.get("run_id")]
+    timed = [p.get("timed_s") for p in meta["parts"].values() if p.get("run_id") == meta.get("run_id")]
+    if not walls or None in walls or None in timed:
+        return None
+    return sum(walls), sum(timed)
+
+
+def _timed_share(part: dict) -> str:
+    wall = part_wall_s(part)
+    if wall is None or part.get("timed_s") is None:
+        return ""
+    return f"{wall:.0f} s / {100 * part['timed_s'] / wall:.0f} %" if wall else ""
 
 
 def _load_text(load) -> str:
@@ -188,6 +240,15 @@ METHOD = """\
   wherever the adapter accepts them (int64 otherwise: column `index_dtype`). `uniform` ids are
   uniform over [0, V); `zipf` ids follow a finite Zipf law (alpha 1.1 over the V ranks, exact
   inverse-CDF sampling, ranks scattered by a fixed permutation); `dup_rate` = 1 - unique/N.
+  `uniform` and `zipf` repeat one batch every call; `uniform-stream` gives every call a fresh
+  uniform batch, rotating through enough batches that the rows they touch exceed 4 x the
+  last-level cache.
+- **Hot and cold** (`fits_in_cache`, the `cache` column of the full tables): what a timing loop keeps touching, its
+  distinct rows over every batch it rotates through plus one call's output and ids, against this
+  machine's L2 (per core) and L3 (GPU rows: the GPU's L2). `L2`/`L3`: hot, the rows come from
+  cache and the figure is a speed; `no`: cold, they come from DRAM and the share of the copy
+  bandwidth means what it says. A share above 100 % is marked † and is never a bandwidth.
+  GPU timings do not flush the L2 between calls.
 - **Timing**: the first call (including jit compilation or tracing: `jax.jit`, `tf.function`)
   is timed on its own (`compile_s`), then warm-up calls, then `benchmark.pedantic` with enough
   iterations per round that a round lasts at least {min_round} and as many rounds as the
@@ -196,22 +257,24 @@ METHOD = """\
   `median_s` and `iqr_s` are per call. Compiled frameworks are timed compiled. GPU rows:
   `median_s` is device time from CUDA events around K calls, `wall_median_s` the wall time
   of K calls plus one synchronisation, divided by K. `forward_backward` times the adapter's
-  `gradient`, which returns dW only: a compiled framework (tf.function, jax.jit) may drop the
-  forward output nobody uses, as it would in a model whose loss ignored the embedding.
-- **Bandwidth**: useful bytes (below), not measured DRAM traffic, so tables that fit in cache
-  can exceed the copy bandwidth, and a sparse gradient (torch `sparse=True`, TensorFlow
-  IndexedSlices) may alias dY instead of copying it. `pct_copy_bw` relates GB/s to the copy
-  bandwidth measured in the same process (above): the host's for CPU rows; for GPU rows the
-  device's (torch `copy_` of a 1 GiB buffer timed by CUDA events, 2 x size bytes). GPU rows also
-  carry `pct_peak_bw`, the share of the GPU's datasheet bandwidth (harness/bench/datasheets.py).
-- **Launch floor**: each adapter also times one id from a 2 x 1 table (section below); rows
-  within a few floors of it measure per-call overhead, not the embedding.
+  `gradient`, which returns dW only: a compiled framework (tf.function, jax.jit) drops the
+  forward output nobody uses, as it would in a model whose loss ignored the embedding; it is
+  charged the backward's bytes alone (below).
+- **Launch floor**: each adapter also times one id from a 2 x 1 table (its own section); rows
+  within a few floors of it measure per-call overhead (dispatch, launch), not the embedding.
+- **Bandwidth**: useful bytes (below), not measured DRAM traffic, and a sparse gradient (torch
+  `sparse=True`, TensorFlow IndexedSlices) may alias dY instead of copying it. `pct_copy_bw`
+  relates GB/s to one copy bandwidth per run: the median over the parts' probes (each the median
+  of 10 copies, counted read + write as STREAM's Copy kernel does, https://www.cs.virginia.edu/stream/),
+  the single-thread figure for single-threaded gathers (NumPy); GPU rows the device copy (torch
+  `copy_` of a 1 GiB buffer timed by CUDA events). A part whose own probe differs from the run's
+  by more than 10 %, or that started on cores other processes kept busy, is flagged at the top.
+  GPU rows also carry `pct_peak_bw`, the share of the GPU's datasheet bandwidth
+  (harness/bench/datasheets.py names the datasheets).
 - **peak_mem_bytes**: CPU: extra resident memory during one call, the RSS high-water mark
   (reset via /proc/self/clear_refs) minus the RSS before the call, after returning freed heap
   memory to the OS; GPU: peak allocated device memory minus allocated before the call (torch
   and TensorFlow allocators; empty where the framework has no resettable peak, e.g. JAX).
-- **fits_in_cache**: table bytes (V x D x s) against this machine's L2 (per core) and L3;
-  GPU rows against the GPU's L2. GPU timings are warm-cache (no L2 flush between calls).
 - **Skips**: a one-hot case is skipped when the N x V one-hot matrix and its dtype copies
   would exceed the memory budget ({budget}), or when its estimated time per call (FLOPs at the
   measured GEMM rate, or extrapolated from the previous vocabulary) exceeds {max_call} s; any
@@ -239,17 +302,18 @@ def _pivot(rows: list[dict], device: str, pass_: str, dim, n_ids, dtype: str = "
 
 
 def _full_table(rows: list[dict]) -> str:
-    header = ["adapter", "dtype", "ids", "pass", "V", "D", "dist", "dup", "median", "IQR", "rounds",
-              "Mlookups/s", "GB/s", "% copy", "GFLOP/s", "peak mem", "table", "cache", "first call",
+    header = ["adapter", "dtype", "ids", "pass", "V", "D", "N", "dist", "dup", "median", "IQR", "rounds",
+              "Mlookups/s", "GB/s", "% copy", "% peak", "GFLOP/s", "peak mem", "table", "cache", "first call",
               "wall", "status"]
     body = []
     for r in rows:
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['skip_reason'] or ''}"
-        body.append([r["adapter"], r["dtype"], r["index_dtype"] or "", r["pass"], r["vocab"], r["dim"],
+        body.append([r["adapter"], r["dtype"], r["index_dtype"] or "", r["pass"], r["vocab"], r["dim"], r["n_ids"],
                      r["distribution"], fmt_num(r["dup_rate"], 2), fmt_time(r["median_s"]),
                      fmt_time(r["iqr_s"]), r["rounds"] if r["rounds"] is not None else "",
                      fmt_num(r["lookups_per_s"] / 1e6 if r["lookups_per_s"] else None),
-                     fmt_num(r["gbps"]), fmt_num(r["pct_copy_bw"]), fmt_num(r["gflops"]),
+                     fmt_num(r["gbps"]), fmt_share(r["pct_copy_bw"]), fmt_num(r.get("pct_peak_bw")),
+                     fmt_num(r["gflops"]),
                      fmt_bytes(r["peak_mem_bytes"]), fmt_bytes(r["table_bytes"]), r["fits_in_cache"] or "",
                      fmt_time(r["compile_s"]), fmt_time(r["wall_median_s"]), status])
     return md_table(header, body)
@@ -272,17 +336,26 @@ def device_section(rows: list[dict], device: str, title: str) -> str | None:
             pivot = _pivot(chosen, device, pass_, dim, n_ids)
             if pivot:
                 out.append(pivot)
-    out.append(f"<details><summary>All {len(chosen)} {device} rows</summary>\n\n"
-               + _full_table(chosen) + "\n\n</details>")
+    full = _full_table(chosen)
+    if BEYOND in full and device == "cpu":
+        full += "\n\n" + CPU_BEYOND_NOTE
+    out.append(f"<details><summary>All {len(chosen)} {device} rows</summary>\n\n" + full + "\n\n</details>")
     return "\n\n".join(out)
 
 
 def crossover_section(entries: list[dict]) -> str:
+    def interval(e):
+        ci = e.get("ci_at_smallest")
+        return f"{fmt_num(e.get('ratio_at_smallest'))} [{fmt_num(ci[0])}, {fmt_num(ci[1])}]" if ci else \
+            fmt_num(e.get("ratio_at_smallest"))
+
     body = [[e["framework"], e["device"], e["dtype"], e["pass"], e["dim"], e.get("n_ids", ""), e["distribution"],
-             e["verdict"], fmt_num(e.get("ratio_at_smallest"))] for e in entries]
-    text = ("## Crossover: one-hot vs gather\n\nLargest vocabulary at which the one-hot variant's median "
-            "is at most its gather twin's (same framework and device). `gather/one-hot at smallest V` "
-            "> 1 means one-hot is faster there.\n\n")
+             e["verdict"], interval(e)] for e in entries]
+    text = ("## Crossover: one-hot vs gather\n\nLargest vocabulary at which the one-hot variant is faster than "
+            "its gather twin (same framework and device): at each vocabulary the gather/one-hot ratio of medians "
+            "gets a 95 % bootstrap interval over the timed rounds, and one-hot wins only where the whole interval "
+            "is above 1; where it straddles 1 the two are indistinguishable (listed). `gather/one-hot at smallest "
+            "V` > 1 means one-hot is faster there; rows measured without rounds (smoke) compare medians only.\n\n")
     if not body:
         return text + "No one-hot/gather pair was measured in this run.\n\n![crossover](plots/crossover.png)"
     return text + md_table(["framework", "device", "dtype", "pass", "D", "N", "ids", "crossover V",
@@ -290,33 +363,37 @@ def crossover_section(entries: list[dict]) -> str:
 
 
 def self_check_summary(meta: dict) -> list[dict]:
-    """Per part: harness median vs timeit (ratio) and the spread of repeated medians."""
+    """Per part and checked adapter: harness median vs the bare loop (ratio), and the spread of
+    repeated medians."""
     out = []
     for part, p in meta["parts"].items():
-        checks = p.get("self_check") or []
-        medians = [c["harness_median_s"] for c in checks if c.get("harness_median_s")]
-        first = next((c for c in checks if "timeit_median_s" in c), None)
-        if not checks:
-            continue
-        entry = {"part": part, "case": f"{checks[0]['adapter']} V={checks[0]['vocab']} D={checks[0]['dim']} "
-                                        f"N={checks[0]['n_ids']} int32", "repeats": len(medians),
-                 "timed": bool(p.get("timed"))}
-        if first:
-            entry.update(harness_median_s=first["harness_median_s"], timeit_median_s=first["timeit_median_s"],
-                         timeit_min_s=first["timeit_min_s"],
-                         ratio=first["harness_median_s"] / first["timeit_median_s"])
-        if medians:
-            mean = statistics.fmean(medians)
-            entry.update(min_median_s=min(medians), max_median_s=max(medians),
-                         cv=(statistics.stdev(medians) / mean) if len(medians) > 1 and mean else None)
-        out.append(entry)
+        by_adapter: dict[str, list[dict]] = {}
+        for c in p.get("self_check") or []:
+            by_adapter.setdefault(c.get("adapter", "?"), []).append(c)
+        for checks in by_adapter.values():
+            medians = [c["harness_median_s"] for c in checks if c.get("harness_median_s")]
+            first = next((c for c in checks if "timeit_median_s" in c), None)
+            entry = {"part": part, "case": f"{checks[0]['adapter']} V={checks[0]['vocab']} D={checks[0]['dim']} "
+                                            f"N={checks[0]['n_ids']} {checks[0].get('index_dtype', 'int32')}",
+                     "repeats": len(medians), "timed": bool(p.get("timed"))}
+            if first:
+                entry.update(harness_median_s=first["harness_median_s"], timeit_median_s=first["timeit_median_s"],
+                             timeit_min_s=first["timeit_min_s"],
+                             ratio=first["harness_median_s"] / first["timeit_median_s"])
+            if medians:
+                mean = statistics.fmean(medians)
+                entry.update(min_median_s=min(medians), max_median_s=max(medians),
+                             cv=(statistics.stdev(medians) / mean) if len(medians) > 1 and mean else None)
+            out.append(entry)
     return out
 
 
 def self_check_section(summary: list[dict]) -> str:
-    text = ("## Self-check of the method\n\nA NumPy gather timed by the harness (same code path as every row) "
-            "against a bare `timeit` loop of `w[ids]` in the same process; then the same case repeated "
-            "to show run-to-run spread.\n\n")
+    text = ("## Self-check of the method\n\nIn every part, NumPy's gather and each framework's CPU gather timed "
+            "by the harness (the code path of every row) against a bare `timeit` loop of the same call and "
+            "synchronisation in the same process, run before and after the harness's rounds and pooled (so drift "
+            "between the two does not pose as a harness error); NumPy's case is then repeated to show the "
+            "run-to-run spread.\n\n")
     body = []
     for s in summary:
         if not s["timed"]:
@@ -367,6 +444,14 @@ def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
     failed = meta.get("failed_parts") or {}
     status = (f"**{len(failed)} part(s) FAILED**: " + "; ".join(mdtext.cell(f"{p}: {m}") for p, m in failed.items())
               if failed else f"Status: every part of run `{meta['run_id']}` completed.")
+    cost = run_cost(meta)
+    if cost and cost[0]:
+        status += (f" Its parts ran for {cost[0]:.0f} s of wall time, {100 * cost[1] / cost[0]:.0f} % of it "
+                   f"inside timed rounds (the rest: imports, inputs, first calls, warm-up, probes).")
+    warnings = [f"copy bandwidth of part {p} disagrees with the run's: {why}"
+                for p, why in (meta.get("copy_disagreements") or {}).items()] + list(meta.get("load_warnings") or [])
+    if warnings:
+        status += "\n\n> [!WARNING]\n" + "\n".join(f"> - {mdtext.cell(w)}" for w in warnings)
     sections = [
         f"# Embedding benchmarks: {meta['machine']['machine_id']}\n\n"
         f"Generated by `python -m harness.bench finalize` on {meta['finalized']} from run "

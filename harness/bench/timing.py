@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -122,6 +123,33 @@ def event_factory(adapter) -> Callable[[], Any] | None:
 
         return lambda: torch.cuda.Event(enable_timing=True)
     return None
+
+
+def _cpu_times(cores: set[int]) -> tuple[int, int] | None:
+    """(busy, total) jiffies of ``cores`` from /proc/stat; None where it cannot be read."""
+    busy = total = 0
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+                values = [int(v) for v in fields]
+                idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+                total += sum(values[:8])
+                busy += sum(values[:8]) - idle
+    except (OSError, ValueError, IndexError):
+        return None
+    return busy, total
+
+
+def busy_share(seconds: float = 0.5) -> float | None:
+    """Share of this process's cores that others kept busy during ``seconds`` of our idling."""
+    cores = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+    before = _cpu_times(cores)
+    time.sleep(seconds)
+    after = _cpu_times(cores)
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 # --- memory ---------------------------------------------------------------------------

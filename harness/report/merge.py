@@ -230,7 +230,7 @@ def machine_metadata(machine: MachineResults) -> list[tuple[str, str]]:
 CROSSOVER_COLUMNS = ("onehot_adapter", "device", "dtype", "pass", "dim", "distribution", "n_ids",
                      "verdict")
 CROSSOVER_NOISE = frozenset({"framework", "gather_adapter", "measured_from", "measured_to", "ratio_at_smallest",
-                             "monotonic", "crossover_vocab"})
+                             "monotonic", "crossover_vocab", "per_vocab", "indistinguishable_at", "ci_at_smallest"})
 
 
 def crossover_table(value: Any) -> tuple[str, list[str], list[list[str]]] | None:

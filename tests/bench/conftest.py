@@ -56,8 +56,12 @@ def pytest_generate_tests(metafunc):
         # pytest_collection_modifyitems stops the session with the one-line message.
         metafunc.parametrize("bench_key", [i.key for i in items], ids=[i.key for i in items])
     if "self_check_repeat" in metafunc.fixturenames:
+        if not session.items:
+            session.collect()
+        # NumPy's gather, repeated to show the run-to-run spread; each framework's CPU gather once.
         repeats = range(session.profile.self_check_repeats)
-        metafunc.parametrize("self_check_repeat", list(repeats), ids=[f"repeat{r}" for r in repeats])
+        pairs = [("numpy-gather", r) for r in repeats] + [(a, 0) for a in session.self_check_adapters()[1:]]
+        metafunc.parametrize("self_check_repeat", pairs, ids=[f"{a}-repeat{r}" for a, r in pairs])
 
 
 def pytest_deselected(items):

@@ -15,7 +15,8 @@ def test_embedding(benchmark, run_case, bench_key):
 
 
 def test_method_self_check(benchmark, bench_session, self_check_repeat):
-    entry = bench_session.self_check(benchmark, self_check_repeat)
+    adapter_id, repeat = self_check_repeat
+    entry = bench_session.self_check(benchmark, repeat, adapter_id)
     assert entry["harness_median_s"] > 0
     if "timeit_median_s" in entry:
         # Same call, same process: the harness must not be off by a large factor.

@@ -65,3 +65,30 @@ def test_summarize_pairs_each_onehot_with_its_gather_twin_per_device():
     assert all(e["framework"] == "t" for e in entries)
     assert headline(entries) == entries
     assert headline(entries, pass_="forward_backward") == []
+
+
+def test_with_rounds_a_small_ratio_inside_the_noise_decides_nothing():
+    """Medians 1.00 vs 1.03 with rounds spread +-10 %: the interval straddles 1."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    noisy = {v: list(1.0 + 0.1 * rng.standard_normal(15)) for v in (4, 16)}
+    tight_slow = {4: [3.0 + 0.01 * k for k in range(15)], 16: [3.0 + 0.01 * k for k in range(15)]}
+    onehot = {4: float(np.median(noisy[4])), 16: 9.0}
+    gather = {4: onehot[4] * 1.03, 16: 3.0}
+    gather_samples = {4: [x * 1.03 for x in noisy[4]], 16: tight_slow[16]}
+    onehot_samples = {4: list(1.0 + 0.1 * rng.standard_normal(15)), 16: [9.0 + 0.01 * k for k in range(15)]}
+    got = crossover_point(onehot, gather, onehot_samples, gather_samples)
+    assert got["indistinguishable_at"] == [4] and got["onehot_wins_at"] == []
+    assert got["crossover_vocab"] is None and "indistinguishable at V=4" in got["verdict"]
+    low, high = got["per_vocab"]["4"]["ci"]
+    assert low < 1 < high
+    assert got["per_vocab"]["16"]["faster"] == "gather" and got["per_vocab"]["16"]["ci"][1] < 1
+    # on medians alone the same numbers would have called a one-hot win at 4 (ratio 1.03)
+    assert crossover_point(onehot, gather)["onehot_wins_at"] == [4]
+
+
+def test_a_clear_win_has_its_whole_interval_above_one():
+    rounds = [1.0 + 0.001 * k for k in range(9)]
+    got = crossover_point({4: 1.0}, {4: 2.0}, {4: rounds}, {4: [2 * x for x in rounds]})
+    assert got["onehot_wins_at"] == [4] and got["per_vocab"]["4"]["ci"][0] > 1.9

@@ -90,6 +90,10 @@ def test_the_part_plan_is_one_process_per_framework_and_keras_backend():
                                 "KERAS_BACKEND": "jax"}
     # a user's selection: only what it names, plug-ins in a part of their own
     chosen = dict(plan("torch-*,keras-torch-gather,mylib:make"))
-    assert chosen == {"torch": {"EMBEDDING_HARNESS_ADAPTERS": "torch-*"},
+    assert chosen == {"torch": {"EMBEDDING_HARNESS_ADAPTERS": "torch-gather,torch-sparse,torch-onehot"},
                       "plugins": {"EMBEDDING_HARNESS_ADAPTERS": "mylib:make"},
                       "keras-torch": {"EMBEDDING_HARNESS_ADAPTERS": "keras-torch-gather", "KERAS_BACKEND": "torch"}}
+    # a glob that spans frameworks still gives one process per framework, never a part named '*'
+    assert [label for label, _ in plan("*-gather")] == ["numpy", "torch", "tensorflow", "jax", "flax",
+                                                        "keras-tensorflow", "keras-jax", "keras-torch"]
+    assert dict(plan("*-gather"))["jax"] == {"EMBEDDING_HARNESS_ADAPTERS": "jax-gather"}

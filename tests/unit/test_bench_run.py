@@ -13,7 +13,8 @@ def test_thread_env_sets_every_knob_to_the_same_count():
         assert env[var] == "3"
     flags = env["XLA_FLAGS"].split()
     assert "--xla_dump_to=/tmp/x" in flags  # the user's own flags survive
-    assert "--xla_cpu_multi_thread_eigen=true" in flags and "intra_op_parallelism_threads=3" in flags
+    assert "--xla_cpu_multi_thread_eigen=true" in flags
+    assert all(f.startswith("--") for f in flags)  # XLA ignores a flag without its dashes
     assert "--xla_cpu_multi_thread_eigen=false" not in flags
     assert env["PATH"] == "/bin" and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
     assert "--xla_cpu_multi_thread_eigen=false" in run.thread_env(1, {})["XLA_FLAGS"]

@@ -45,7 +45,7 @@ def test_smoke_run_writes_every_output(smoke_results):
     assert all(r["status"] == "ok" for r in rows)
     assert {r["run_id"] for r in rows} == {"smoke1"}
     assert {r["pass"] for r in rows} == {"forward", "forward_backward"}
-    assert {r["distribution"] for r in rows} == {"uniform", "zipf"}
+    assert {r["distribution"] for r in rows} == {"uniform", "zipf", "uniform-stream"}
     assert {r["dtype"] for r in rows} >= {"float32", "bfloat16"}  # numpy-gather declares bfloat16
     md = (out / "BENCH.md").read_text()
     assert tables.GPU_NOT_MEASURED in md and "## Self-check" in md

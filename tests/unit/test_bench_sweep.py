@@ -222,3 +222,17 @@ def test_a_part_with_no_gpu_capable_adapter_has_nothing_to_measure_on_the_gpu(mo
     assert not runs_on_profile_devices(gpu, {"EMBEDDING_HARNESS_ADAPTERS": "numpy-gather,numpy-onehot"})
     assert runs_on_profile_devices(gpu, {"EMBEDDING_HARNESS_ADAPTERS": "torch-gather"})
     assert runs_on_profile_devices(gpu, {"EMBEDDING_HARNESS_ADAPTERS": "mylib:factory"})  # a plug-in may
+
+
+def test_stream_cases_rotate_through_enough_batches_to_leave_the_cache():
+    l3 = 32 << 20
+    case = Case("forward", "float32", 524288, 64, 16384, sweep.STREAM)
+    count = sweep.stream_batches(case, l3)
+    assert count * case.n_ids * case.dim * case.itemsize >= sweep.STREAM_CACHE_MULTIPLE * l3
+    assert sweep.stream_batches(Case("forward", "float32", 524288, 64, 16384, "uniform"), l3) == 1
+    assert sweep.stream_batches(Case("forward", "float32", 2, 1, 1, sweep.STREAM), l3) == sweep.MAX_STREAM_BATCHES
+    inputs = sweep.Inputs()
+    batches = inputs.id_batches(1000, 64, sweep.STREAM, 3)
+    assert len(batches) == 3 and not np.array_equal(batches[0], batches[1])
+    assert np.array_equal(inputs.ids(1000, 64, "uniform"), sweep.Inputs().ids(1000, 64, "uniform"))
+    assert any(c.distribution == sweep.STREAM for c in sweep.cases_for(get_profile("full")))

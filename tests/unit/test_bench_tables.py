@@ -58,7 +58,8 @@ def test_rows_derive_figures_and_leave_skipped_numbers_empty():
     skipped = rows[2]
     assert skipped["status"] == "skipped" and skipped["skip_reason"] == "one-hot matrix too big"
     assert all(skipped[k] is None for k in rows_mod.MEASURED)
-    assert skipped["fits_in_cache"] == "no"
+    # a 2.4 GiB table, but one batch of 1000 ids touches 100 rows and a 250 KiB output: hot
+    assert skipped["table_bytes"] == 10**7 * 64 * 4 and skipped["fits_in_cache"] == "L2"
     parsed = tables.read_csv(tables.to_csv(rows))
     assert [r["status"] for r in parsed] == ["ok", "ok", "skipped"]
     assert parsed[2]["median_s"] is None and parsed[0]["median_s"] == pytest.approx(1e-3)
@@ -142,3 +143,57 @@ def test_a_bench_csv_written_before_pct_peak_bw_existed_still_reads():
     assert back[0]["pct_peak_bw"] is None and back[0]["median_s"] == pytest.approx(rows[0]["median_s"])
     with pytest.raises(ValueError, match="columns"):
         tables.read_csv(buffer.getvalue().replace("median_s", "median"))
+
+
+def test_one_copy_denominator_per_run_and_parts_that_disagree_are_flagged():
+    slow, fast = _record([_case("a-gather", 100)], part="one"), _record([_case("a-gather", 200)], part="two")
+    slow["copy_bandwidth"] = {"gbps": 20.0, "single_thread_gbps": 5.0}
+    fast["copy_bandwidth"] = {"gbps": 30.0, "single_thread_gbps": 7.0}
+    run = rows_mod.run_denominators([slow, fast])
+    assert run["copy_gbps"] == 25.0 and run["single_thread_gbps"] == 6.0 and run["device_gbps"] is None
+    rows = rows_mod.build_rows([slow, fast])
+    for row in (r for r in rows if r["status"] == "ok"):
+        assert row["pct_copy_bw"] == pytest.approx(100 * row["gbps"] / 25.0)  # not the part's own 20 or 30
+    flagged = rows_mod.copy_disagreements([slow, fast], run)
+    assert set(flagged) == {"one", "two"} and "-20 %" in flagged["one"] and "+20 %" in flagged["two"]
+    third = _record([], part="three")
+    third["copy_bandwidth"] = {"gbps": 25.0}
+    for record, gbps in ((slow, 24.0), (fast, 26.5), (third, 25.0)):  # all within 10 % of the median 25
+        record["copy_bandwidth"]["gbps"] = gbps
+    assert rows_mod.copy_disagreements([slow, fast, third], rows_mod.run_denominators([slow, fast, third])) == {}
+
+
+def test_a_single_threaded_gather_is_compared_with_the_single_thread_copy():
+    record = _record([_case("a-gather", 100)])
+    record["copy_bandwidth"] = {"gbps": 40.0, "single_thread_gbps": 10.0}
+    record["adapters"]["a-gather"]["single_threaded"] = True
+    row = next(r for r in rows_mod.build_rows([record]) if r["status"] == "ok")
+    assert row["pct_copy_bw"] == pytest.approx(100 * row["gbps"] / 10.0)
+
+
+def test_parts_that_started_on_busy_cores_are_warned_about():
+    from harness.bench.finalize import load_warnings
+
+    quiet, busy = _record([], part="quiet"), _record([], part="busy")
+    quiet["busy_share"], busy["busy_share"] = 0.05, 0.6
+    assert load_warnings([quiet, busy]) == [
+        "part busy: other processes used 60 % of its cores while it sat idle before its first case; "
+        "its timings may be slow"]
+    from harness.bench.timing import busy_share
+
+    share = busy_share(0.05)
+    assert share is None or 0.0 <= share <= 1.0
+
+
+def test_run_cost_is_the_parts_wall_time_and_its_timed_share():
+    meta = {"run_id": "r1", "parts": {
+        "one": {"run_id": "r1", "started": "2026-11-26T00:00:00+00:00", "finished": "2026-11-26T00:01:40+00:00",
+                "timed_s": 60.0},
+        "two": {"run_id": "r1", "started": "2026-11-26T00:02:00+00:00", "finished": "2026-11-26T00:02:50+00:00",
+                "timed_s": 15.0},
+        "old": {"run_id": "r0", "started": "2026-11-25T00:00:00+00:00", "finished": "2026-11-25T01:00:00+00:00",
+                "timed_s": 1.0}}}
+    assert tables.run_cost(meta) == (150.0, 75.0)  # 100 s + 50 s; a kept part of another run is not this run
+    assert tables._timed_share(meta["parts"]["one"]) == "100 s / 60 %"
+    del meta["parts"]["two"]["timed_s"]  # recorded before the harness counted it
+    assert tables.run_cost(meta) is None

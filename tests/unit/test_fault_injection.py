@@ -271,6 +271,8 @@ def test_an_isolated_device_assert_is_observed_as_raise_and_poisons_nothing():
     observed = results["out_of_range"].observed
     assert observed["out_of_range"] == "raise" and observed["out_of_range_isolated"] is True
     assert "device-side assert triggered" in observed["out_of_range_detail"]
+    # each id in a fresh child: none saw the poison an earlier id left in its process
+    assert "earlier" not in observed["out_of_range_detail"]
     assert results["negative_index"].status == "passed", results["negative_index"].detail
     assert results["negative_index"].observed["negative_index"] == "raise"
     assert _POISONED["by"] is None  # this process never saw a bad id
@@ -320,6 +322,22 @@ def test_an_adapter_without_a_source_cannot_be_isolated_and_says_how_to_fix_it()
     adapter.source = ""
     result = run_check(adapter, "out_of_range")
     assert result.status == "failed" and "set adapter.source" in result.detail
+
+
+def test_a_child_that_cannot_rebuild_the_adapter_fails_whatever_the_declaration():
+    """Nothing was observed, so even a declaration of "undefined" cannot pass it."""
+    from dataclasses import replace
+
+    from fault_adapters import AbortsOnBadIds
+
+    from harness.checks import run_check
+
+    adapter = AbortsOnBadIds()
+    adapter.source = "no_such_module_anywhere:make"
+    adapter.declared = replace(adapter.declared, out_of_range="undefined")
+    result = run_check(adapter, "out_of_range")
+    assert result.status == "failed"
+    assert "could not rebuild adapter 'fault-abort-on-bad-id' from 'no_such_module_anywhere:make'" in result.detail
 
 
 def test_isolation_is_the_default_on_non_cpu_devices_only():

@@ -143,6 +143,11 @@ def test_a_rule_that_held_on_no_run_is_stale_across_machines_and_devices():
     assert coverage[("low_precision_accumulation[float16]",)]["held_on"] == ["cpu-box: faithful"]
     assert coverage[("low_precision_accumulation[bfloat16]",)]["held_on"] == ["gpu-box: faithful-cuda"]
     assert [r["checks"] for r in rule_coverage(docs) if r["stale"]] == [["nan_inf_isolated"]]
+    # a plug-in's ids need not end in the device: the framework and variant tie them together
+    gpu_named_freely = _rules_adapter("cuda")
+    gpu_named_freely.id = "faithful-on-the-gpu"
+    renamed = {**docs, "gpu-box": _doc("gpu-box", [gpu_named_freely])}
+    assert [r["checks"] for r in rule_coverage(renamed) if r["stale"]] == [["nan_inf_isolated"]]
     only_cpu = rule_coverage({"cpu-box": docs["cpu-box"]})
     assert sorted(r["checks"][0] for r in only_cpu if r["stale"]) == [
         "low_precision_accumulation[bfloat16]", "nan_inf_isolated"]
@@ -157,7 +162,7 @@ def test_the_report_and_the_machine_page_show_the_rules(tmp_path):
     report = (tmp_path / "REPORT.md").read_text()
     stale = report.split("### Stale platform declarations")[1].split("\n## ")[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in stale.splitlines() if "faithful" in line]
-    assert rows == [["faithful", "nan_inf_isolated", "&gt;= 512 threads", "cpu-box, gpu-box"]]
+    assert rows == [["faithful, faithful-cuda", "nan_inf_isolated", "&gt;= 512 threads", "cpu-box, gpu-box"]]
     assert "Stale platform declarations" in (tmp_path / "report.html").read_text()
     page = conformance.render_markdown({**_doc("cpu-box", [_rules_adapter()]), "runs": []})
     rules = page.split("## Platform-keyed declarations")[1]

@@ -149,3 +149,11 @@ def test_declared_and_observed_index_dtypes_in_another_order_agree():
               "observed": {"index_dtypes": ["int32"], "negative_index": "wrap"}}
     assert _mismatches(differ) == [("index_dtypes", ["int32", "int64"], ["int32"]),
                                    ("negative_index", "raise", "wrap")]
+
+
+def test_launch_floor_rows_get_no_pivot_of_their_own():
+    floor = _row("a-gather", 2, 5e-6, n_ids=1)
+    floor["dim"] = 1
+    rows = [_row("a-gather", 100, 2e-6), _row("a-gather", 1000, 3e-6), floor]
+    assert [(t.dim, t.n_ids) for t in pivots(rows)] == [(64, 4096)]
+    assert all(2 not in t.vocabs for t in pivots(rows))
