@@ -97,8 +97,8 @@ def render(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
     best = _best_gather(rows, meta)
     if best:
         lines += [best, ""]
-    if not meta.get("gpu_measured"):
-        lines += [tables.GPU_NOT_MEASURED, ""]
+    if not meta.get("gpu_measured"):  # GPU machines get a section of their own (render_gpu)
+        lines += ["No GPU here: the GPU figures are in the section for a GPU machine (`--profile gpu`).", ""]
     lines += [f"![one-hot / gather time ratio vs vocabulary]({base}/plots/crossover.png)"]
     return "\n".join(lines)
 
