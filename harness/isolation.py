@@ -113,7 +113,7 @@ def probe_isolated(adapter: EmbeddingAdapter, vocab: int, bad_ids: list[int], in
         # A child that stopped after an exception may still die on its way out (a poisoned runtime
         # aborting at exit): that is not the next id's doing, which simply gets a fresh child.
         stopped_after_raise = bool(lines) and lines[-1].get("raised")
-        if remaining and not lines or remaining and ended and not stopped_after_raise:
+        if remaining and (not lines or (ended and not stopped_after_raise)):
             results[remaining.pop(0)] = ({CRASH}, ended or "the probe's child process reported nothing")
     return {bad: results[bad] for bad in bad_ids}
 
