@@ -90,7 +90,8 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
     if not records:
         raise HarnessError(f"run {manifest['run_id']} in {rdir} has no usable part "
                            f"(failed: {', '.join(f'{p}: {m}' for p, m in failed.items()) or 'none recorded'})")
-    new_rows = build_rows(records)
+    denominators = run_denominators(records)
+    new_rows = build_rows(records, denominators)
     for row in new_rows:
         row["run_id"] = manifest["run_id"]
     new_parts = {r["part"]: {k: r.get(k) for k in PART_KEYS}
@@ -101,7 +102,7 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
         merged, all_parts = _merge(new_rows, new_parts, old_rows, old_meta)
         rows = sorted(merged, key=_sort_key)
         adapters = {**(old_meta.get("adapters") or {}), **adapters_meta(records)}
-        meta = _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta)
+        meta = _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta, denominators)
         atomic_write_text(out / "bench.csv", tables.to_csv(rows))
         written_plots = plots.write_all(sized_rows(rows), meta["crossover"], out / "plots")
         meta["plots"] = [str(p.relative_to(out)) for p in written_plots]
@@ -120,7 +121,7 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
     return meta
 
 
-def _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta) -> dict:
+def _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta, denominators) -> dict:
     profiles = sorted({r.get("profile") for r in records})
     profile_name = profiles[0] if len(profiles) == 1 else "mixed: " + ", ".join(profiles)
     try:
@@ -155,8 +156,8 @@ def _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_met
         "runs": [*(old_meta.get("runs") or []), run_summary][-20:],
         "counts": {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "error")},
     }
-    meta["copy_denominator"] = run_denominators(records)
-    meta["copy_disagreements"] = copy_disagreements(records, meta["copy_denominator"])
+    meta["copy_denominator"] = denominators
+    meta["copy_disagreements"] = copy_disagreements(records, denominators)
     meta["load_warnings"] = load_warnings(records)
     meta["self_check"] = tables.self_check_summary(meta)
     meta["crossover"] = crossover.summarize(sized_rows(rows), adapters)

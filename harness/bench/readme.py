@@ -92,8 +92,9 @@ def render(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
     if headline:
         lines += [headline[0], "", headline[1], ""]
     cross = _crossover_table(meta)
-    lines += ["Largest vocabulary at which one-hot @ W is at least as fast as the framework's gather "
-              "on this CPU (float32, uniform ids):", "", cross or "No one-hot/gather pair was measured.", ""]
+    lines += ["Largest vocabulary at which one-hot @ W is faster than the framework's gather on this CPU "
+              "(float32, uniform ids; the whole 95 % interval over the timed rounds above 1):", "",
+              cross or "No one-hot/gather pair was measured.", ""]
     best = _best_gather(rows, meta)
     if best:
         lines += [best, ""]
@@ -156,8 +157,8 @@ def render_gpu(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
         lines += [verdict, ""]
     cross = [e for e in meta.get("crossover", []) if e["device"] != "cpu" and e["dtype"] == "float32"]
     if cross:
-        lines += ["Largest vocabulary at which one-hot @ W is at least as fast as the gather on this GPU "
-                  "(float32, uniform ids):", "",
+        lines += ["Largest vocabulary at which one-hot @ W is faster than the gather on this GPU (float32, "
+                  "uniform ids; where the timed rounds give an interval, the whole 95 % interval):", "",
                   tables.md_table(["framework", "pass", "D", "N ids", "crossover V"],
                                   [[e["framework"], e["pass"], e["dim"], e["n_ids"], e["verdict"]] for e in cross]), ""]
     swept = sorted({r["n_ids"] for r in regime})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 from harness.bench import datasheets, metrics
 from harness.bench.sweep import Case, cases_for, get_profile
 from harness.dtypes import np_dtype
@@ -23,12 +25,9 @@ MEASURED = ("median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw
 COPY_AGREEMENT = 0.10
 
 
-def _median(values: list[float]) -> float | None:
-    values = sorted(v for v in values if v)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+def _median(values: list[float | None]) -> float | None:
+    measured = [v for v in values if v]
+    return statistics.median(measured) if measured else None
 
 
 def run_denominators(records: list[dict]) -> dict:
@@ -138,11 +137,11 @@ def part_rows(record: dict, denominators: dict | None = None) -> list[dict]:
     return rows
 
 
-def build_rows(records: list[dict]) -> list[dict]:
+def build_rows(records: list[dict], denominators: dict | None = None) -> list[dict]:
     """Rows of every part, against the run's one copy bandwidth; an adapter measured in one part
     drops its 'unavailable' rows from the others (Keras adapters are skipped outside their own
     backend's process)."""
-    denominators = run_denominators(records)
+    denominators = denominators or run_denominators(records)
     rows = [r for record in records for r in part_rows(record, denominators)]
     measured = {r["adapter"] for r in rows if r["variant"] is not None}
     return [r for r in rows if not (r["variant"] is None and r["adapter"] in measured)]

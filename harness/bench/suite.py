@@ -41,10 +41,10 @@ from harness.errors import HarnessError
 from harness.results import atomic_write_json
 
 RECORD_SCHEMA = "embedding-harness/bench-part/1"
-SETTLE_S = 0.3
+SETTLE_S = 0.3  # pause between adapters, see BenchSession.switch_adapter
 # The harness and a bare timeit loop time the same call in one process: beyond these
 # ratios the harness's own timing path is suspect and the part is reported as failed.
-SELF_CHECK_RATIO = (0.25, 4.0)  # pause between adapters, see BenchSession.switch_adapter
+SELF_CHECK_RATIO = (0.25, 4.0)
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "XLA_FLAGS",
               "XLA_PYTHON_CLIENT_PREALLOCATE", "TF_FORCE_GPU_ALLOW_GROWTH")

@@ -124,7 +124,7 @@ PROFILES["gpu"] = Profile(
 
 # The launch floor: a call that moves next to nothing, so its time is the framework's fixed cost
 # per call (dispatch, launch, synchronisation). Rows faster than a few floors measure that cost.
-FLOOR_VOCAB, FLOOR_DIM, FLOOR_N = 2, 1, 1
+FLOOR_VOCAB, FLOOR_DIM, FLOOR_N = FLOOR_SHAPE = (2, 1, 1)
 
 
 def stream_batches(case: Case, cache_bytes: int | None) -> int:
@@ -132,14 +132,13 @@ def stream_batches(case: Case, cache_bytes: int | None) -> int:
     bytes each) exceed STREAM_CACHE_MULTIPLE x the cache; 1 for the other distributions."""
     if case.distribution != STREAM:
         return 1
-    touched = max(1, case.n_ids * case.dim * case.itemsize)
-    need = math.ceil(STREAM_CACHE_MULTIPLE * (cache_bytes or 32 * MiB) / touched)
+    need = math.ceil(STREAM_CACHE_MULTIPLE * (cache_bytes or 32 * MiB) / max(1, case.output_bytes))
     return max(2, min(MAX_STREAM_BATCHES, need))
 
 
 def is_floor_row(row: dict) -> bool:
     """A bench.csv row of the launch floor (kept out of the tables over V, D and N)."""
-    return (row.get("vocab"), row.get("dim"), row.get("n_ids")) == (FLOOR_VOCAB, FLOOR_DIM, FLOOR_N)
+    return (row.get("vocab"), row.get("dim"), row.get("n_ids")) == FLOOR_SHAPE
 
 
 def sized_rows(rows: list[dict]) -> list[dict]:
@@ -172,7 +171,7 @@ class Case:
 
     @property
     def is_floor(self) -> bool:
-        return (self.vocab, self.dim, self.n_ids) == (FLOOR_VOCAB, FLOOR_DIM, FLOOR_N)
+        return (self.vocab, self.dim, self.n_ids) == FLOOR_SHAPE
 
     @property
     def output_bytes(self) -> int:

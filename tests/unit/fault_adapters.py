@@ -62,6 +62,12 @@ class Scripted(MyEmbedding):
 _POISONED = {"by": None}
 
 
+def _outside(ids, vocab: int, negative_too: bool) -> np.ndarray:
+    """The ids that fall outside the table (ids >= vocab, and negative ones if asked)."""
+    flat = np.asarray(ids).reshape(-1)
+    return flat[(flat >= vocab) | ((flat < 0) & negative_too)]
+
+
 class DeviceAssert(MyEmbedding):
     """A bad id raises as a CUDA device-side assert does, and every later call in the same
     process raises too (the context is unusable). Its probes run isolated, as on a GPU."""
@@ -75,8 +81,7 @@ class DeviceAssert(MyEmbedding):
         if _POISONED["by"] is not None:
             raise RuntimeError(f"CUDA error: device-side assert triggered (by id {_POISONED['by']} earlier; "
                                f"simulated)")
-        flat = np.asarray(ids).reshape(-1)
-        bad = flat[(flat < 0) | (flat >= len(weights))] if flat.size else flat
+        bad = _outside(ids, len(weights), negative_too=True)
         if bad.size:
             _POISONED["by"] = int(bad[0])
             raise RuntimeError("CUDA error: device-side assert triggered (simulated)")
@@ -99,8 +104,7 @@ class AbortsOnBadIds(MyEmbedding):
     source = "fault_adapters:abort_on_bad_id"
 
     def forward(self, weights, ids):
-        flat = np.asarray(ids).reshape(-1)
-        if flat.size and (flat >= len(weights)).any():
+        if _outside(ids, len(weights), negative_too=False).size:
             os.abort()
         return super().forward(weights, ids)
 
