@@ -1,4 +1,4 @@
-"""Entry points: nox -s conformance | bench | report | tests | lint.
+"""Entry points: nox -s conformance | bench | report | tests | lint | mutants | mutmut.
 
 All sessions share one virtual environment (.nox/harness) with every framework installed:
 torch, TensorFlow, JAX and Keras together are ~3 GB, and installing them once per session
@@ -13,6 +13,7 @@ one per Keras backend; bench goes further, one process per framework and per Ker
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 from pathlib import Path
 
@@ -100,6 +101,27 @@ def mutants(session: nox.Session) -> None:
     python = _python(session)
     session.run(python, "-m", "harness.killrate", "broken_adapters", "--out", "results/killrate.json",
                 *session.posargs, env={"PYTHONPATH": str(ROOT / "tests" / "unit")}, external=True)
+
+
+@nox.session(venv_backend="none")
+def mutmut(session: nox.Session) -> None:
+    """Mutation testing of the modules that decide verdicts and figures ([tool.mutmut] in
+    pyproject.toml): writes results/mutation.json and .md (score, every surviving mutant's diff)
+    and the README's score; fails under 90 %. Runs for tens of minutes on 2 cores, so CI runs it
+    on a schedule (.github/workflows/mutation.yml); ``nox -s mutmut -- harness.oracle*`` narrows it."""
+    python = _python(session)
+    # The report tests read a tree the real writers produced; under mutmut no test may start
+    # them, so it is built here, once, by the unmutated code (tests/conftest.py reads it).
+    real = ENV_DIR.parent / "mutmut-real-results"
+    if real.exists():
+        shutil.rmtree(real)
+    session.run(python, "tests/real_results.py", str(real), external=True)
+    mutmut_bin = str(ENV_DIR / "bin" / "mutmut")
+    # The derandomised ci profile: a mutant's verdict must not depend on the examples drawn.
+    session.run(mutmut_bin, "run", *session.posargs, external=True,
+                env={"EMBEDDING_HARNESS_TEST_REAL_RESULTS": str(real), "HYPOTHESIS_PROFILE": "ci"})
+    session.run(python, "-m", "harness.mutation", "--out", "results/mutation.json", "--readme", "README.md",
+                external=True)
 
 
 @nox.session(venv_backend="none")

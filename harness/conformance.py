@@ -22,11 +22,19 @@ from harness import mdtext
 from harness.checks import CHECKS
 from harness.errors import CorruptResults, HarnessError
 from harness.platform import describe_conditions
-from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
+from harness.results import (
+    CHECK_STATUSES,
+    atomic_write_json,
+    atomic_write_text,
+    current_status,
+    locked,
+    read_json,
+    set_aside,
+)
 
 SCHEMA = "embedding-harness/conformance/1"
-STATUSES = ("passed", "failed", "xfailed", "skipped")
-STATUS_MARK = {"passed": "pass", "failed": "**FAIL**", "xfailed": "xfail", "skipped": "skip"}
+STATUSES = CHECK_STATUSES
+STATUS_MARK = {"passed": "pass", "failed": "**FAIL**", "xfailed": "xfail", "not_applicable": "n/a", "skipped": "skip"}
 NOT_RUN = "–"
 KEEP_RUNS = 50  # run summaries kept in the document (the cells keep their own run ids)
 CHECK_ORDER = {c.name: i for i, c in enumerate(CHECKS)}
@@ -58,7 +66,8 @@ def _cells_of(entry: dict, default_profile: str | None) -> dict[str, dict]:
     get the document's profile)."""
     out = {}
     for c in entry.get("checks", []):
-        out[c["check"]] = {**c, "profile": c.get("profile", default_profile), "run_id": c.get("run_id")}
+        out[c["check"]] = {**c, "status": current_status(c["status"], entry),
+                           "profile": c.get("profile", default_profile), "run_id": c.get("run_id")}
     return out
 
 
@@ -104,9 +113,10 @@ def merge_run(previous: dict | None, run: dict) -> dict:
     return doc
 
 
-def record_run(results_dir: Path, run: dict, stream=sys.stderr) -> dict:
+def record_run(results_dir: Path, run: dict, stream=None) -> dict:
     """Merge ``run`` into ``results_dir``'s conformance.json and rewrite conformance.md, under
     the folder's lock. An unreadable conformance.json is set aside (renamed), never lost."""
+    stream = stream or sys.stderr  # looked up per call: the one at import may be closed
     results_dir = Path(results_dir)
     target = results_dir / "conformance.json"
     with locked(results_dir, "conformance", stream):
@@ -164,20 +174,22 @@ def render_markdown(doc: dict) -> str:
         "",
         "Legend: pass = matches gather semantics and the adapter's declaration; **FAIL** = "
         "does not (details below, with a repro snippet; a crash or a timeout is a failure too); "
-        f"xfail = a declared deviation that was observed; skip = not applicable or framework missing "
-        f"(reason below); {NOT_RUN} = never selected on this machine.",
+        f"xfail = a declared deviation that was observed; n/a = the check does not apply to this adapter "
+        f"(declared so, or a dtype or variant it does not have); skip = the adapter could not run here "
+        f"(framework missing; reasons below); {NOT_RUN} = never selected on this machine.",
         "",
         "## Counts and observed behaviour",
         "",
-        "| adapter | framework | variant | device | checks | passed | failed | xfailed | skipped | "
+        "| adapter | framework | variant | device | checks | passed | failed | xfailed | n/a | skipped | "
         "examples | id -1 | id >= vocab | index dtypes accepted |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in adapters:
         c, o = a["counts"], a.get("observed", {})
         lines.append(
             f"| {e(a['id'])} | {e(a.get('framework'))} | {e(a.get('variant'))} | {e(a.get('device'))} | "
-            f"{c['generated']} | {c['passed']} | {c['failed']} | {c['xfailed']} | {c['skipped']} | {c['examples']} | "
+            f"{c['generated']} | {c['passed']} | {c['failed']} | {c['xfailed']} | {c.get('not_applicable', 0)} | "
+            f"{c['skipped']} | {c['examples']} | "
             f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
             f"{e(', '.join(o.get('index_dtypes', []))) or '-'} |")
     lines += ["", "## Matrix (adapter x check)", ""]
@@ -200,8 +212,8 @@ def render_markdown(doc: dict) -> str:
                 lines += [f"### {e(a['id'])} :: {e(check['check'])} FAILED", "",
                           mdtext.code_block(check["detail"]), ""]
         for check in a["checks"]:
-            if check["status"] in ("xfailed", "skipped"):
-                lines.append(f"- {e(a['id'])} :: {e(check['check'])} ({check['status']}): "
+            if check["status"] in ("xfailed", "not_applicable", "skipped"):
+                lines.append(f"- {e(a['id'])} :: {e(check['check'])} ({check['status'].replace('_', ' ')}): "
                              f"{_first_line(check['detail'])}")
     return "\n".join(lines) + "\n"
 
@@ -227,23 +239,25 @@ def _platform_rules_section(adapters: list[dict]) -> list[str]:
 def readme_section(doc: dict, results_dir: Path) -> str:
     """The README's summary of a committed conformance run (figures from conformance.json)."""
     adapters = doc["adapters"]
-    total = {k: sum(a["counts"][k] for a in adapters) for k in ("generated", *STATUSES)}
+    total = {k: sum(a["counts"].get(k, 0) for a in adapters) for k in ("generated", *STATUSES)}
     e = mdtext.escape
     lines = [
         f"Measured on {mdtext.code(doc['machine']['machine_id'])} ({e(doc['machine'].get('cpu_model'))}, "
         f"{doc['machine'].get('cpu_count')} cores), Hypothesis profile {mdtext.code(doc.get('hypothesis_profile'))}: "
         f"{len(adapters)} adapters, {total['generated']} checks: {total['passed']} passed, {total['failed']} failed, "
-        f"{total['xfailed']} declared deviations observed (xfail), {total['skipped']} skipped. "
+        f"{total['xfailed']} declared deviations observed (xfail), {total['not_applicable']} not applicable, "
+        f"{total['skipped']} skipped. "
         f"`nox -s conformance` took {doc.get('wall_s', '?')} s of wall time after installation "
         f"({doc.get('processes', '?')} processes) "
         f"(full matrix: [{results_dir}/conformance.md]({results_dir}/conformance.md)).",
         "",
-        "| adapter | passed | failed | xfail | skipped | id -1 | id >= vocab | gradient |",
-        "|---|---|---|---|---|---|---|---|",
+        "| adapter | passed | failed | xfail | n/a | skipped | id -1 | id >= vocab | gradient |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in adapters:
         c, o = a["counts"], a.get("observed", {})
-        lines.append(f"| {e(a['id'])} | {c['passed']} | {c['failed']} | {c['xfailed']} | {c['skipped']} | "
+        lines.append(f"| {e(a['id'])} | {c['passed']} | {c['failed']} | {c['xfailed']} | "
+                     f"{c.get('not_applicable', 0)} | {c['skipped']} | "
                      f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
                      f"{e(o.get('gradient', '-'))} |")
     return "\n".join(lines)

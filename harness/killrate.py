@@ -4,7 +4,8 @@
 
 MODULE's ``make_broken()`` returns adapters that each model one realistic bug (the first
 line of the class docstring says which); the control must pass every check. A broken adapter
-is *killed* when at least one check fails on it. The run uses the derandomised ``ci``
+is *killed* when at least one check fails on it, and every check must fail on at least one
+broken adapter (a check that cannot fail proves nothing). The run uses the derandomised ``ci``
 Hypothesis profile unless ``HYPOTHESIS_PROFILE`` says otherwise, so the rate is
 reproducible. Exit status 1 when any adapter survives or the control fails.
 """
@@ -59,7 +60,23 @@ def measure(module: str, control: str, jobs: int) -> dict:
             "profile": os.environ.get("HYPOTHESIS_PROFILE"), "module": broken_spec,
             "adapters": len(mutants), "killed": killed, "rate": killed / len(mutants) if mutants else 0.0,
             "control": {"id": control_result["id"], "failed": control_result["killed_by"]},
-            "mutants": mutants}
+            "failed_by": failed_by(mutants), "mutants": mutants}
+
+
+def failed_by(mutants: list[dict]) -> dict[str, list[str]]:
+    """Every check (each dtype of a parametrised one) -> the broken adapters it fails. A check
+    no broken adapter fails has never been shown able to fail: its list is empty."""
+    from harness.checks import CHECKS_BY_NAME
+
+    shown: dict[str, list[str]] = {name: [] for name in CHECKS_BY_NAME}
+    for m in mutants:
+        for check in m["killed_by"]:
+            shown.setdefault(check, []).append(m["id"])
+    return shown
+
+
+def unproven(result: dict) -> list[str]:
+    return sorted(name for name, ids in result["failed_by"].items() if not ids)
 
 
 def render(result: dict) -> str:
@@ -71,6 +88,9 @@ def render(result: dict) -> str:
     for m in result["mutants"]:
         caught = ", ".join(m["killed_by"][:4]) + (" ..." if len(m["killed_by"]) > 4 else "") or "**SURVIVED**"
         lines.append(f"| {m['id']} | {m['bug'].replace('|', '/')} | {caught} |")
+    missing = unproven(result)
+    lines += ["", f"Every one of the {len(result['failed_by'])} checks fails on at least one broken adapter."
+              if not missing else f"**Never shown to fail** (no broken adapter fails them): {', '.join(missing)}."]
     return "\n".join(lines)
 
 
@@ -101,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(text)
     survivors = [m["id"] for m in result["mutants"] if not m["killed"]]
-    if survivors or result["control"]["failed"]:
-        print(f"killrate: survivors {survivors}; control failed {result['control']['failed']}", file=sys.stderr)
+    if survivors or result["control"]["failed"] or unproven(result):
+        print(f"killrate: survivors {survivors}; control failed {result['control']['failed']}; "
+              f"checks never shown to fail {unproven(result)}", file=sys.stderr)
         return 1
     return 0
 

@@ -58,7 +58,7 @@ class ConformanceCase:
             events.write("result", adapter=self.slot.id, check=self.check.name, status=result.status,
                          detail=result.detail, examples=result.examples,
                          duration_s=round(result.duration_s, 4), observed=result.observed)
-        if result.status == "skipped":
+        if result.status in ("skipped", "not_applicable"):
             pytest.skip(result.detail)
         if result.status == "xfailed":  # the full observation is in the JSON results
             pytest.xfail(result.detail.splitlines()[0])

@@ -16,6 +16,16 @@ from harness.errors import CorruptResults
 from harness.machine import machine_id
 
 RESULTS_ROOT_ENV = "EMBEDDING_HARNESS_RESULTS"
+# A conformance cell's verdict. not_applicable: the check does not apply to this adapter (declared
+# so, or a dtype or variant it does not have); skipped: the adapter could not run on this machine.
+CHECK_STATUSES = ("passed", "failed", "xfailed", "not_applicable", "skipped")
+
+
+def current_status(status: str, adapter: dict) -> str:
+    """A cell's status in today's vocabulary. Documents written before ``not_applicable`` existed
+    recorded it as ``skipped``; a check skipped on an adapter that itself ran (no ``skip_reason``)
+    could only have been one that does not apply to it."""
+    return "not_applicable" if status == "skipped" and not adapter.get("skip_reason") else status
 
 
 def results_root() -> Path:
@@ -77,10 +87,11 @@ LOCK_FILE = ".lock"
 
 
 @contextlib.contextmanager
-def locked(folder: Path, what: str = "results", stream=sys.stderr):
+def locked(folder: Path, what: str = "results", stream=None):
     """Hold the folder's lock while reading, merging and writing its results, so two runs
     that finish together take turns instead of overwriting each other (flock: released by
     the kernel if the holder dies)."""
+    stream = stream or sys.stderr  # looked up per call: the one at import may be closed
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / LOCK_FILE, "a") as handle:

@@ -21,8 +21,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="results folder (default: results/<machine-id> for the full profile, "
                              "results/<machine-id>/profile-<name> for the others)")
     common.add_argument("--profile", choices=sorted(PROFILES), default="full",
-                        help="smoke (CI, untimed), quick (~3 min), full (default) or gpu (CUDA adapters: "
-                             "ids per call 16K..4M, widths 64..1024)")
+                        help="smoke (CI, untimed), tiny (CI, timed, seconds), quick (~3 min), full (default) "
+                             "or gpu (CUDA adapters: ids per call 16K..4M, widths 64..1024)")
     common.add_argument("--part", default=None, help="run: label of this process's part (core, keras-jax, ...)")
     common.add_argument("--threads", type=int, default=None,
                         help="run: thread count for every framework (default: all cores in the affinity mask)")

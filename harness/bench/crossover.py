@@ -58,7 +58,7 @@ def crossover_point(onehot: dict[int, float], gather: dict[int, float], onehot_s
     unclear = [v for v in common if per_vocab[v]["faster"] == "indistinguishable"]
     out = {"measured_from": common[0], "measured_to": common[-1], "onehot_wins_at": wins,
            "indistinguishable_at": unclear, "per_vocab": {str(v): per_vocab[v] for v in common},
-           "ratio_at_smallest": gather[common[0]] / onehot[common[0]] if onehot[common[0]] else None,
+           "ratio_at_smallest": per_vocab[common[0]]["ratio"],
            "ci_at_smallest": per_vocab[common[0]]["ci"]}
     unclear_text = f"; indistinguishable at V={', '.join(map(str, unclear))}" if unclear else ""
     if not wins:

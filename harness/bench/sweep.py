@@ -108,6 +108,19 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+# Timed, in seconds: CI runs the timer, the self-check and both one-hot guards on every change.
+# At 1024 ids x 16 floats the one-hot matrices for V=262144 need ~3 GiB > the 512 MiB budget
+# (memory guard); V=32768 fits (~0.4 GiB) but is 1 GFLOP, 8x the V=4096 call (time guard).
+PROFILES["tiny"] = Profile(
+    name="tiny", n_ids=1024, case_budget_s=0.01, min_rounds=3, max_rounds=10, min_round_s=2e-4,
+    warmup_s=0.002, max_call_s=0.004, copy_bytes=16 * MiB, self_check=(4096, 16), self_check_repeats=1,
+    onehot_budget=512 * MiB,
+    blocks=(
+        Block(vocabs=(4, 256, 4096, 32768, 262144), dims=(16,)),
+        Block(vocabs=(262144,), dims=(16,), passes=("forward",), distributions=(STREAM,)),
+    ),
+)
+
 # The GPU profile sweeps the ids per call (16K: launch-bound; 4096 x 512 = 2M: a realistic batch x
 # sequence) and the width, over a 1M-row table, so the largest cases are limited by memory
 # bandwidth; a vocabulary sweep at 256K ids locates the one-hot crossover where kernels dominate.

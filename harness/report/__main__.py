@@ -17,7 +17,7 @@ from harness.report import (
     build_report,
 )
 from harness.report import compare as cmp
-from harness.report.load import RESULT_FILES
+from harness.report.load import holds_machine_results
 from harness.results import atomic_write_text, results_root
 
 EPILOG = f"""\
@@ -27,8 +27,11 @@ examples:
   python -m harness.report --compare old-results/linux-x86_64-epyc-16c-64g
   python -m harness.report --compare old/conformance.json --new results/gha-torch
 
-comparison verdicts: a benchmark row is "unchanged" when |new - old| <= max(IQR old + IQR new,
-FLOOR * old median), else "faster" or "slower"; ratio = new / old median.
+comparison verdicts, ratio = new / old median: where both runs kept their per-round times
+(raw/<run-id>/), a 95 % bootstrap interval of the ratio decides: "indistinguishable" when it
+contains 1, "slower"/"faster" when it lies above/below 1 and the ratio is beyond 1 +/- FLOOR,
+else "unchanged"; rows without rounds fall back to |new - old| <= max(IQR old + IQR new,
+FLOOR * old median) -> "unchanged", else "faster" or "slower".
 
 exit codes:
   0  done; every results file was read
@@ -102,8 +105,9 @@ def run_compare(root: Path, old: Path, new: Path | None, force: bool, floor: flo
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     root = args.results if args.results is not None else results_root()
-    if any((root / name).exists() for name in RESULT_FILES):
-        # Writing the report there would put files inside a machine's own folder.
+    if holds_machine_results(root):
+        # Writing the report there would put files inside a machine's own folder (and read its
+        # profile-<name>/ benchmark folders as machines).
         parser().error(f"--results {root} is a machine folder; give the results root ({root.parent})")
     if args.compare is None:
         if args.new is not None or args.force:

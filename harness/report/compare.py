@@ -8,23 +8,47 @@ machine id is the one recorded in the files, falling back to the folder name, so
 folder still matches. Different machine ids are refused unless forced: their timings say
 nothing about the code.
 
-Verdict rule, per benchmark row measured (status ok) in both runs::
+Verdict rule, per benchmark row measured (status ok) in both runs. With per-round samples on
+both sides (basis "bootstrap 95 %"), the 95 % bootstrap interval [low, high] of
+new median / old median (rounds resampled with replacement, fixed seed:
+``harness.bench.crossover.ratio_interval``) decides, with ratio = new.median_s / old.median_s::
 
-    tolerance = max(old.iqr_s + new.iqr_s, floor * old.median_s)      # floor: 5 % by default
+    low <= 1 <= high                      ->  indistinguishable   (the runs cannot be told apart)
+    low > 1 and ratio > 1 + floor         ->  slower              (floor: 5 % by default)
+    high < 1 and ratio < 1 - floor        ->  faster
+    otherwise                             ->  unchanged           (a real difference, under the floor)
+
+A side's samples come from the row's raw pytest-benchmark file, ``raw/<run_id>/bench-<part>.json``
+beside its bench.csv (run_id from bench_meta.json for tables older than that column): the entry
+with the row's key, its ``extra_info["samples"]`` (the harness's own per-round times), else its
+``stats["data"]``. They are used only with at least 2 rounds, all finite and positive, and when
+their median is the row's median_s (to bench.csv's 6 digits): other samples are not the ones
+behind the row (a GPU row timed by device events keeps wall times in ``stats["data"]``).
+
+Without such samples on both sides (older runs, untimed smoke rows, pruned raw files; basis
+"IQR rule")::
+
+    tolerance = max(old.iqr_s + new.iqr_s, floor * old.median_s)
     |new.median_s - old.median_s| <= tolerance  ->  unchanged
     otherwise faster (new < old) or slower (new > old)
 
 so a difference inside the runs' combined interquartile ranges, or under the relative floor,
-is noise. Rows whose status changed (ok -> error, say) are listed with both statuses; rows
-present on one side only are "added" or "removed"; rows skipped (or errored) in both runs are
-"not measured".
+is noise. A raw file a row names that is missing or unreadable is one problem line (naming the
+file) and its rows fall back to the IQR rule. Rows whose status changed (ok -> error, say) are
+listed with both statuses; rows present on one side only are "added" or "removed"; rows skipped
+(or errored) in both runs are "not measured".
 """
 
 from __future__ import annotations
 
+import json
+import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.bench.crossover import ratio_interval
+from harness.bench.parts import RAW_DIR
 from harness.errors import HarnessError
 from harness.report.benchtables import format_seconds
 from harness.report.load import (
@@ -34,6 +58,7 @@ from harness.report.load import (
     CONFORMANCE_FILE,
     MachineResults,
     bench_key,
+    holds_machine_results,
     is_machine_dir,
     load_bench_csv,
     load_bench_meta,
@@ -44,7 +69,13 @@ from harness.report.markdown import table
 from harness.report.merge import adapter_label
 
 DEFAULT_FLOOR = 0.05
-VERDICT_ORDER = ("slower", "faster", "status changed", "unchanged", "not measured", "added", "removed")
+VERDICT_ORDER = ("slower", "faster", "status changed", "unchanged", "indistinguishable", "not measured", "added",
+                 "removed")
+INTERVAL_LEVEL = 0.95
+BASIS_BOOTSTRAP = "bootstrap 95 %"
+BASIS_IQR = "IQR rule"
+# bench.csv keeps 6 significant digits: a median read back is within 5e-6 of the samples' one.
+MEDIAN_AGREEMENT = 1e-5
 
 
 class CompareRefused(HarnessError):
@@ -64,6 +95,8 @@ class BenchDelta:
     verdict: str
     old: dict | None
     new: dict | None
+    ci: tuple[float, float] | None = None  # bootstrap interval of the ratio, when the basis is bootstrap
+    basis: str | None = None  # BASIS_BOOTSTRAP or BASIS_IQR for rows measured on both sides
 
     @property
     def ratio(self) -> float | None:
@@ -88,6 +121,66 @@ def verdict(old_median: float, old_iqr: float | None, new_median: float, new_iqr
     if abs(diff) <= tolerance:
         return "unchanged"
     return "faster" if diff < 0 else "slower"
+
+
+def interval_verdict(ratio: float, low: float, high: float, floor: float = DEFAULT_FLOOR) -> str:
+    """indistinguishable / slower / faster / unchanged from the bootstrap interval (module docstring)."""
+    if low <= 1 <= high:
+        return "indistinguishable"
+    if low > 1 and ratio > 1 + floor:
+        return "slower"
+    if high < 1 and ratio < 1 - floor:
+        return "faster"
+    return "unchanged"
+
+
+def _raw_samples(path: Path, problems: list[str]) -> dict[tuple, list[float]]:
+    """Row key -> per-round seconds of one raw pytest-benchmark file; {} and a problem line if unreadable."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        found = {}
+        for entry in doc["benchmarks"]:
+            samples = entry["extra_info"].get("samples") or entry["stats"].get("data")
+            if samples:
+                found[bench_key(entry["extra_info"])] = [float(x) for x in samples]
+        return found
+    except FileNotFoundError:
+        why = "missing"
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, bad UTF-8, a sample that is no number
+        why = f"unreadable ({exc})"
+    except (KeyError, TypeError, AttributeError) as exc:
+        why = f"not a pytest-benchmark file ({type(exc).__name__}: {exc})"
+    problems.append(" ".join(f"{path}: {why}; its rows are compared by the IQR rule, without an interval".split()))
+    return {}
+
+
+def _behind_row(samples: list[float] | None, row: dict) -> bool:
+    """Samples that can be the row's: finite, positive, and giving the row's median (see the docstring)."""
+    if not samples or not all(math.isfinite(x) and x > 0 for x in samples):
+        return False
+    return abs(statistics.median(samples) - row["median_s"]) <= MEDIAN_AGREEMENT * row["median_s"]
+
+
+def attach_samples(old: MachineResults, new: MachineResults, problems: list[str]) -> None:
+    """Give each row measured on both sides its per-round samples (in memory, key "samples"), where its
+    raw file has them; each missing or unreadable raw file adds one problem line."""
+    measured = [{bench_key(r): r for r in side.bench_rows or [] if r["status"] == "ok"} for side in (old, new)]
+    both = measured[0].keys() & measured[1].keys()
+    for side in (old, new):
+        folder = side.path / side.bench_subdir
+        meta_run = (side.bench_meta or {}).get("run_id")
+        files: dict[Path, dict] = {}
+        for row in side.bench_rows or []:
+            run_id, part = row.get("run_id") or meta_run, row.get("part")
+            if row["status"] != "ok" or bench_key(row) not in both or not run_id or not part:
+                continue
+            # A part carried over from an earlier run is renamed "part@run"; its file keeps the plain name.
+            path = folder / RAW_DIR / str(run_id) / f"bench-{str(part).split('@')[0]}.json"
+            if path not in files:
+                files[path] = _raw_samples(path, problems)
+            samples = files[path].get(bench_key(row))
+            if _behind_row(samples, row):
+                row["samples"] = samples
 
 
 def _side_id(results: MachineResults) -> str:
@@ -115,7 +208,7 @@ def load_side(path: Path, problems: list[str]) -> MachineResults | list[MachineR
         except HarnessError as exc:
             problems.append(str(exc))
         return machine
-    if any((path / f).exists() for f in (CONFORMANCE_FILE, BENCH_FILE)):
+    if holds_machine_results(path):  # results at its top, or only a profile-<name>/ benchmark below it
         return load_machine(path, problems)
     machines = [load_machine(p, problems) for p in sorted(path.iterdir()) if is_machine_dir(p)]
     return [m for m in machines if m.has_results]
@@ -173,7 +266,12 @@ def resolve(old_path: Path, new_path: Path, problems: list[str], force: bool) ->
     def label(named: Path, side: MachineResults) -> str:  # the file named, else the machine folder used
         return str(named) if Path(named).is_file() else str(side.path)
 
+    attach_samples(old, new, problems)
     return Side(label(old_path, old), old_id, old), Side(label(new_path, new), new_id, new)
+
+
+def _enough(row: dict) -> bool:
+    return len(row.get("samples") or ()) >= 2
 
 
 def bench_deltas(old_rows: list[dict], new_rows: list[dict], floor: float = DEFAULT_FLOOR) -> list[BenchDelta]:
@@ -186,9 +284,13 @@ def bench_deltas(old_rows: list[dict], new_rows: list[dict], floor: float = DEFA
             deltas.append(BenchDelta(key, "added", None, b))
         elif b is None:
             deltas.append(BenchDelta(key, "removed", a, None))
+        elif a["status"] == b["status"] == "ok" and _enough(a) and _enough(b):
+            low, high = ratio_interval(b["samples"], a["samples"], INTERVAL_LEVEL)  # median(new) / median(old)
+            deltas.append(BenchDelta(key, interval_verdict(b["median_s"] / a["median_s"], low, high, floor), a, b,
+                                     (low, high), BASIS_BOOTSTRAP))
         elif a["status"] == b["status"] == "ok":
             deltas.append(BenchDelta(key, verdict(a["median_s"], a.get("iqr_s"), b["median_s"], b.get("iqr_s"),
-                                                  floor), a, b))
+                                                  floor), a, b, None, BASIS_IQR))
         elif a["status"] != b["status"]:
             deltas.append(BenchDelta(key, "status changed", a, b))
         else:  # skipped (or errored) both times: no timing to judge
@@ -230,6 +332,13 @@ def _time(row: dict | None) -> str:
     return format_seconds(row["median_s"]) + spread
 
 
+def _ratio(delta: BenchDelta) -> str:
+    if delta.ratio is None:
+        return "—"
+    interval = f" [{delta.ci[0]:.3f}, {delta.ci[1]:.3f}]" if delta.ci else ""
+    return f"{delta.ratio:.3f}{interval}"
+
+
 def render(old: Side, new: Side, deltas: list[BenchDelta], changes: list[StatusChange],
            floor: float, problems: list[str]) -> str:
     counts = {v: sum(1 for d in deltas if d.verdict == v) for v in VERDICT_ORDER}
@@ -237,8 +346,11 @@ def render(old: Side, new: Side, deltas: list[BenchDelta], changes: list[StatusC
                 else f"`{old.machine_id}` → `{new.machine_id}` (**different machines, forced**)")
     out = ["# embedding-harness comparison", "", f"- old: `{old.label}`", f"- new: `{new.label}`",
            f"- machine: {machines}", "",
-           f"Verdict per benchmark row: unchanged when |new − old| ≤ max(IQR old + IQR new, "
-           f"{floor:.0%} of old); else faster or slower. ratio = new / old median.", ""]
+           f"Verdict per benchmark row: ratio = new / old median. With per-round samples on both sides "
+           f"(basis {BASIS_BOOTSTRAP}), the row is indistinguishable when the 95 % bootstrap interval of the "
+           f"ratio contains 1; slower or faster when it excludes 1 and the ratio is beyond 1 ± {floor:.0%}; "
+           f"else unchanged. Without them ({BASIS_IQR}): unchanged when |new − old| ≤ max(IQR old + IQR new, "
+           f"{floor:.0%} of old); else faster or slower.", ""]
     if problems:
         out += ["> [!WARNING]", *(f"> - {p}" for p in problems), ""]
     out += ["## Benchmarks", ""]
@@ -247,12 +359,17 @@ def render(old: Side, new: Side, deltas: list[BenchDelta], changes: list[StatusC
         out += [f"Not compared: the {side} side has no bench.csv.", ""]
     else:
         out += [", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER) + ".", ""]
+        bases = [d.basis for d in deltas if d.basis]
+        if bases:
+            out += [f"Basis: {bases.count(BASIS_BOOTSTRAP)} rows by the {BASIS_BOOTSTRAP} interval, "
+                    f"{bases.count(BASIS_IQR)} by the {BASIS_IQR} (no usable per-round samples on both sides).", ""]
         ordered = sorted(deltas, key=lambda d: (VERDICT_ORDER.index(d.verdict),
                                                 -(d.ratio or 0) if d.verdict == "slower" else (d.ratio or 0)))
-        rows = [[*(str(x) for x in _label(d.key)), _time(d.old), _time(d.new),
-                 f"{d.ratio:.3f}" if d.ratio is not None else "—", d.verdict] for d in ordered]
+        rows = [[*(str(x) for x in _label(d.key)), _time(d.old), _time(d.new), d.basis or "—", _ratio(d), d.verdict]
+                for d in ordered]
         out.append(table(["adapter", "device", "pass", "dtype", "index", "distribution", "vocab", "dim", "n_ids",
-                          "old", "new", "ratio", "verdict"], rows) if rows else "No benchmark rows.")
+                          "old", "new", "basis", "ratio [95 % interval]", "verdict"], rows)
+                   if rows else "No benchmark rows.")
         out.append("")
     out += ["## Conformance", ""]
     if old.results.conformance is None or new.results.conformance is None:

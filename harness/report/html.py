@@ -32,7 +32,7 @@ from harness.report.merge import (
 )
 
 MAX_EMBED_BYTES = 10 * 2**20  # a plot bigger than this is linked, not embedded
-STATUS_TEXT = {"passed": "✓ pass", "failed": "✗ FAIL", "xfailed": "xfail", "skipped": "skip"}
+STATUS_TEXT = {"passed": "✓ pass", "failed": "✗ FAIL", "xfailed": "xfail", "not_applicable": "n/a", "skipped": "skip"}
 
 CSS = """
 :root { --pass:#d8f3dc; --fail:#ffccd5; --xfail:#fff3bf; --skip:#e9ecef; --none:#fff; --ink:#1b1f24;
@@ -58,7 +58,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 td.best { font-weight: 700; background: #e7f5ff; }
 .muted { color: var(--muted); font-size: 0.9em; }
 .st-passed { background: var(--pass); } .st-failed { background: var(--fail); font-weight: 700; }
-.st-xfailed { background: var(--xfail); } .st-skipped { background: var(--skip); color: var(--muted); }
+.st-xfailed { background: var(--xfail); }
+.st-skipped, .st-not_applicable { background: var(--skip); color: var(--muted); }
 .st-none { background: var(--none); color: var(--muted); }
 tr.group th { background: #dde4ea; top: auto; position: static; }
 .only-problems tr.all-pass, .only-problems tbody.all-pass { display: none; }
@@ -101,7 +102,8 @@ def _summary_cell(matrix: ConformanceMatrix, key: AdapterKey, machine: str) -> s
                f'{escape(run.skip_reason[:80])}</td>'
     c = run.counts
     cls = "st-failed" if c["failed"] else "st-passed"
-    parts = [f"{c['passed']} passed"] + [f"{c[s]} {s}" for s in ("failed", "xfailed", "skipped") if c[s]]
+    parts = [f"{c['passed']} passed"] + [f"{c[s]} {s.replace('_', ' ')}"
+                                         for s in ("failed", "xfailed", "not_applicable", "skipped") if c[s]]
     versions = ", ".join(f"{k} {v}" for k, v in run.versions.items())
     return f'<td class="{cls}" title="{escape(versions)}">{escape(", ".join(parts))}</td>'
 
@@ -113,10 +115,11 @@ def conformance_section(matrix: ConformanceMatrix) -> str:
     out.append(f"<p>{len(matrix.adapters)} adapters on {len(matrix.machines)} machine(s): "
                f"{matrix.total('passed')} passed, {matrix.total('failed')} failed, "
                f"{matrix.total('xfailed')} xfailed (declared deviations), "
-               f"{matrix.total('skipped')} skipped.</p>")
+               f"{matrix.total('not_applicable')} not applicable, {matrix.total('skipped')} skipped.</p>")
     out.append('<p class="legend"><span class="st-passed">passed</span><span class="st-failed">failed</span>'
-               '<span class="st-xfailed">xfailed: declared deviation</span><span class="st-skipped">skipped'
-               '</span><span class="st-none">— not run on that machine</span></p>')
+               '<span class="st-xfailed">xfailed: declared deviation</span>'
+               '<span class="st-not_applicable">n/a: does not apply to that adapter</span>'
+               '<span class="st-skipped">skipped</span><span class="st-none">— not run on that machine</span></p>')
     head = "".join(f"<th>{escape(m)}</th>" for m in matrix.machines)
     rows = "".join(f"<tr><th>{escape(adapter_label(k))}</th>"
                    + "".join(_summary_cell(matrix, k, m) for m in matrix.machines) + "</tr>"

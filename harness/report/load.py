@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import CorruptResults
-from harness.results import read_json
+from harness.results import CHECK_STATUSES, current_status, read_json
 
 CONFORMANCE_FILE = "conformance.json"
 BENCH_FILE = "bench.csv"
@@ -29,7 +29,6 @@ RESULT_FILES = (CONFORMANCE_FILE, BENCH_FILE, BENCH_META_FILE)
 RESERVED_DIRS = frozenset({"artifacts", "screenshots", "report-assets"})
 
 CONFORMANCE_SCHEMA = "embedding-harness/conformance/1"
-CHECK_STATUSES = ("passed", "failed", "xfailed", "skipped")
 BENCH_STATUSES = ("ok", "skipped", "error")
 
 # A benchmark row's identity: two rows with the same key measure the same thing.
@@ -39,8 +38,16 @@ BENCH_FLOAT_COLUMNS = (
     "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
     "peak_mem_bytes", "table_bytes", "compile_s", "wall_median_s",
 )
-# Columns the report reads; any others are carried along untouched.
-BENCH_REQUIRED = (*BENCH_KEY, "framework", "variant", "median_s", "iqr_s", "gbps", "status")
+# Columns the report reads; any others are carried along untouched. A table without one of them
+# is refused: a renamed column must never become data the report silently leaves out.
+BENCH_REQUIRED = (*BENCH_KEY, "framework", "variant", "median_s", "iqr_s", "gbps", "status", "skip_reason")
+# The same for conformance.json: the keys the report reads, by level, with the types they must have
+# (None allowed where the writer records "none"). Other keys are carried along untouched.
+_NUMBER = (int, float)
+CONFORMANCE_REQUIRED = {"machine": dict, "created": str, "hypothesis_profile": str}
+ADAPTER_REQUIRED = {"versions": dict, "declared": dict, "observed": dict, "skip_reason": (str, type(None)),
+                    "checks": list}
+CHECK_REQUIRED = {"detail": str, "examples": (int, type(None)), "duration_s": (*_NUMBER, type(None))}
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk with its fixed CRC: a truncated PNG lacks it
@@ -90,6 +97,22 @@ def _corrupt(path: Path, what: str, rerun: str) -> CorruptResults:
     return CorruptResults(_one_line(f"{path}: {what}; re-run {rerun} or delete the file"))
 
 
+TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+              type(None): "null"}
+
+
+def _require(path: Path, where: str, obj: dict, required: dict, rerun: str) -> None:
+    """Every key the report reads is there with its type (a renamed key is refused, not skipped)."""
+    for key, kind in required.items():
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if key not in obj:
+            raise _corrupt(path, f"{where}has no key {key!r} (renamed or dropped by the writer?)", rerun)
+        value = obj[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            wanted = " or ".join(dict.fromkeys(TYPE_NAMES[k] for k in kinds))
+            raise _corrupt(path, f"{where}{key!r} is {type(value).__name__}, not {wanted}", rerun)
+
+
 def load_conformance(path: Path) -> dict:
     """A validated ``conformance.json`` (schema embedding-harness/conformance/1)."""
     data = read_json(path)
@@ -107,21 +130,24 @@ def load_conformance(path: Path) -> dict:
         if not isinstance(adapter, dict) or not isinstance(adapter.get("id"), str):
             raise _corrupt(path, f"{where} has no string 'id'", rerun)
         where = f"adapter {adapter['id']!r}"
-        checks = adapter.get("checks", [])
-        if not isinstance(checks, list):
+        if "checks" in adapter and not isinstance(adapter["checks"], list):
             raise _corrupt(path, f"{where}: 'checks' is not a list", rerun)
-        for j, check in enumerate(checks):
+        for key in ("declared", "observed", "versions", "counts"):
+            if adapter.get(key) is not None and not isinstance(adapter[key], dict):
+                raise _corrupt(path, f"{where}: {key!r} is not an object", rerun)
+        _require(path, f"{where}: ", adapter, ADAPTER_REQUIRED, rerun)
+        for j, check in enumerate(adapter["checks"]):
             if not isinstance(check, dict) or not isinstance(check.get("check"), str):
                 raise _corrupt(path, f"{where}: checks[{j}] has no string 'check'", rerun)
             if check.get("status") not in CHECK_STATUSES:
                 raise _corrupt(path, f"{where}: check {check['check']!r} has status "
                                      f"{check.get('status')!r}, not one of {', '.join(CHECK_STATUSES)}",
                                rerun)
-        for key in ("declared", "observed", "versions", "counts"):
-            if adapter.get(key) is not None and not isinstance(adapter[key], dict):
-                raise _corrupt(path, f"{where}: {key!r} is not an object", rerun)
+            _require(path, f"{where}: check {check['check']!r}: ", check, CHECK_REQUIRED, rerun)
+            check["status"] = current_status(check["status"], adapter)
     if data.get("machine") is not None and not isinstance(data["machine"], dict):
         raise _corrupt(path, "'machine' is not an object", rerun)
+    _require(path, "", data, CONFORMANCE_REQUIRED, rerun)
     return data
 
 
@@ -222,7 +248,7 @@ def is_machine_dir(path: Path) -> bool:
 
 # Benchmark profiles other than full live in profile-<name>/ below the machine folder; without
 # a full run, the report shows the most thorough one there is.
-PROFILE_PREFERENCE = ("profile-quick", "profile-smoke")
+PROFILE_PREFERENCE = ("profile-gpu", "profile-quick", "profile-tiny", "profile-smoke")
 
 
 def bench_folder(path: Path) -> Path:
@@ -231,8 +257,16 @@ def bench_folder(path: Path) -> Path:
     if (path / BENCH_FILE).exists():
         return path
     others = sorted(p for p in path.glob("profile-*") if (p / BENCH_FILE).exists())
-    others.sort(key=lambda p: PROFILE_PREFERENCE.index(p.name) if p.name in PROFILE_PREFERENCE else -1)
+    others.sort(key=lambda p: PROFILE_PREFERENCE.index(p.name) if p.name in PROFILE_PREFERENCE
+                else len(PROFILE_PREFERENCE))
     return others[0] if others else path
+
+
+def holds_machine_results(path: Path) -> bool:
+    """A machine's own folder: result files at its top, or a benchmark profile's in profile-<name>/
+    below it (where every profile but the full one writes)."""
+    path = Path(path)
+    return any((path / name).exists() for name in RESULT_FILES) or bench_folder(path) != path
 
 
 def load_machine(path: Path, problems: list[str]) -> MachineResults:

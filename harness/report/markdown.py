@@ -29,7 +29,8 @@ from harness.report.merge import (
     machine_metadata,
 )
 
-STATUS_MARK = {"passed": "✅ passed", "failed": "❌ failed", "xfailed": "⚠️ xfail", "skipped": "⏭️ skip"}
+STATUS_MARK = {"passed": "✅ passed", "failed": "❌ failed", "xfailed": "⚠️ xfail", "not_applicable": "➖ n/a",
+               "skipped": "⏭️ skip"}
 DETAIL_LIMIT = 4000  # characters of one failure's detail; the full text is in conformance.json
 
 
@@ -56,7 +57,7 @@ def summary_cell(matrix: ConformanceMatrix, key: AdapterKey, machine: str) -> st
     c = run.counts
     mark = "❌" if c["failed"] else "✅"
     parts = [f"{c['passed']} passed"]
-    parts += [f"{c[s]} {s}" for s in ("failed", "xfailed", "skipped") if c[s]]
+    parts += [f"{c[s]} {s.replace('_', ' ')}" for s in ("failed", "xfailed", "not_applicable", "skipped") if c[s]]
     return f"{mark} " + ", ".join(parts)
 
 
@@ -77,7 +78,8 @@ def conformance_section(matrix: ConformanceMatrix) -> list[str]:
         return out + ["No machine has a conformance.json.", ""]
     out += [f"{len(matrix.adapters)} adapters on {len(matrix.machines)} machine(s): "
             f"{matrix.total('passed')} passed, {matrix.total('failed')} failed, "
-            f"{matrix.total('xfailed')} xfailed (declared deviations), {matrix.total('skipped')} skipped. "
+            f"{matrix.total('xfailed')} xfailed (declared deviations), {matrix.total('not_applicable')} not "
+            f"applicable, {matrix.total('skipped')} skipped. "
             "— means not run there.", "", "### Adapters × machines", ""]
     out.append(table(["adapter", *matrix.machines],
                      [[adapter_label(k), *(summary_cell(matrix, k, m) for m in matrix.machines)]

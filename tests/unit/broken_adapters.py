@@ -458,6 +458,26 @@ class LosesNegativeZero(Faithful):
         return np.take(weights, ids, axis=0) + np.zeros((), dtype=weights.dtype)
 
 
+class OneHotMissesLastRow(Faithful):
+    """A one-hot twin built with ``one_hot(ids, V - 1)``: the last row is never selected."""
+
+    id, variant, gather_twin = "broken-onehot-misses-last-row", "onehot", "broken_adapters:make_control"
+
+    def _hot(self, weights, ids):
+        ids = np.asarray(ids).astype(np.int64) % weights.shape[0]
+        return (ids[..., None] == np.arange(weights.shape[0] - 1)).astype(np.float64)
+
+    def forward(self, weights, ids):
+        hot = self._hot(weights, ids)
+        return (hot @ weights[:-1].astype(np.float64)).astype(weights.dtype)
+
+    def gradient(self, weights, ids, upstream):
+        hot = self._hot(weights, ids).reshape(-1, weights.shape[0] - 1)
+        grad = np.zeros(weights.shape, dtype=np.float64)
+        grad[:-1] = hot.T @ np.asarray(upstream, np.float64).reshape(-1, weights.shape[1])
+        return grad.astype(weights.dtype)
+
+
 def make_broken() -> list[EmbeddingAdapter]:
     """Every broken adapter in this module (one instance each)."""
     return [cls() for cls in BROKEN]

@@ -135,3 +135,18 @@ def scripted():
 
 def raises():
     raise RuntimeError("this plug-in's factory is broken")
+
+
+class FailsOnLargeTables(MyEmbedding):
+    """A kernel that raises on tables past 1000 rows (a size limit its authors never hit)."""
+
+    id = "fault-large-tables"
+
+    def forward(self, weights, ids):
+        if np.shape(weights)[0] > 1000:
+            raise RuntimeError("kernel launch failed: table too large")
+        return super().forward(weights, ids)
+
+
+def large_tables():
+    return FailsOnLargeTables()

@@ -1,4 +1,6 @@
-"""The GPU path without a GPU: a fake adapter on device "cuda" with a fake event timer.
+"""The GPU path without a GPU: a fake adapter on device "cuda" with a fake event timer, a fake
+nvidia-smi and a fake torch, so these tests give the same answers on a machine with or without
+a GPU, with or without torch.
 
 The fake device clock advances by a fixed amount per call, so the device time the harness
 reports is known exactly, while the wall time is whatever the host measured."""
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeEvent
+from fakes import NVIDIA_SMI_H100, FakeBenchmark, FakeEvent, fake_torch
 
 from harness import machine, registry
 from harness.bench import rows as rows_mod
@@ -103,38 +105,6 @@ def fake_module(tmp_path, monkeypatch):
     return importlib.import_module("fake_cuda_adapters")
 
 
-class FakeStats:
-    def __init__(self, data):
-        self.data = sorted(data)
-        self.median = float(np.median(data))
-        self.iqr = float(np.subtract(*np.percentile(data, [75, 25])))
-        self.rounds = len(data)
-
-
-class FakeBenchmark:
-    """The part of pytest-benchmark's fixture the suite uses: pedantic rounds x iterations."""
-
-    enabled = True
-
-    def __init__(self):
-        self.extra_info, self.group, self.stats = {}, None, None
-        self.calls = []
-
-    def pedantic(self, target, rounds=1, iterations=1, warmup_rounds=0):
-        import time
-
-        self.calls.append((rounds, iterations, warmup_rounds))
-        for _ in range(warmup_rounds * iterations):
-            target()
-        data = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            for _ in range(iterations):
-                target()
-            data.append((time.perf_counter() - start) / iterations)
-        self.stats = type("Meta", (), {"stats": FakeStats(data)})()
-
-
 def test_gpu_case_reports_event_device_time_and_wall_time(fake_module):
     session = suite.BenchSession(profile=get_profile("quick"), threads=1)
     session.copy_bw, session._ready = {"gbps": 1.0}, True
@@ -179,13 +149,16 @@ def test_gpu_wall_rounds_sync_once_per_round(fake_module):
 def test_cuda_slots_appear_when_detection_says_a_gpu_is_visible(monkeypatch):
     monkeypatch.delenv("EMBEDDING_HARNESS_DEVICES", raising=False)
     monkeypatch.setattr(machine, "cuda_visible", lambda: True)
+    # nvidia-smi sees a GPU that torch cannot use (a CPU-only build): faked, whatever is installed here
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda_available=False))
     assert registry.visible_devices() == ["cpu", "cuda"]
     session = suite.BenchSession(profile=get_profile("smoke"), specs=["torch-gather"], threads=1)
     items = session.collect()
     ids = {i.adapter_id for i in items}
     assert {"torch-gather", "torch-gather-cuda"} <= ids
     cuda = session.adapters["torch-gather-cuda"]
-    assert cuda["skip_reason"]  # no GPU here (or no torch): skipped with the reason, not dropped
+    assert cuda == {"id": "torch-gather-cuda",  # skipped with the reason, not dropped
+                    "skip_reason": "torch sees no CUDA device (CPU-only build or no GPU)"}
     record = {"part": "core", "profile": "smoke", "machine": {}, "copy_bandwidth": {},
               "adapters": {"torch-gather-cuda": cuda}, "cases": []}
     rows = rows_mod.build_rows([record])
@@ -198,9 +171,13 @@ def test_gpu_rows_end_to_end(tmp_path):
     """The real suite, pytest-benchmark timing on, over the fake CUDA adapters; then finalize."""
     (tmp_path / "fake_cuda_adapters.py").write_text(FAKE_MODULE)
     out = tmp_path / "results" / "m"
-    plugin_path = os.pathsep.join([str(tmp_path), str(Path(__file__).parent)])  # the module and fakes.py
+    # the module and fakes.py first; what the caller had on PYTHONPATH after (a hermetic run's blocks)
+    plugin_path = os.pathsep.join([str(tmp_path), str(Path(__file__).parent),
+                                   *filter(None, [os.environ.get("PYTHONPATH")])])
+    # CUDA_VISIBLE_DEVICES= hides a real GPU from every framework: no real device copy bandwidth is
+    # measured (the GPU rows have no % of copy bandwidth), on a GPU machine as on this one
     env = {**os.environ, "PYTHONPATH": plugin_path, "EMBEDDING_HARNESS_MACHINE_ID": "fake-gpu",
-           "EMBEDDING_HARNESS_ADAPTERS": "fake_cuda_adapters:adapters"}
+           "EMBEDDING_HARNESS_ADAPTERS": "fake_cuda_adapters:adapters", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "harness.bench", "run", "--part", "gpu", "--out", str(out),
            "--profile", "smoke", "--run-id", "t1", "--pytest-arg=--benchmark-enable",
            "--pytest-arg=-k", "--pytest-arg=not self_check"]
@@ -223,17 +200,56 @@ def test_gpu_rows_end_to_end(tmp_path):
 
 
 def test_device_copy_bandwidth_from_events():
-    clock = {"now": 0.0}
-
-    def copy():
-        clock["now"] += 1e-3  # a 1 ms device copy
-
     from harness.bench import membw
 
-    got = membw.event_copy_bandwidth(copy, lambda: FakeEvent(clock), lambda: None, moved_bytes=2 * 10**9, repeats=3)
-    assert got["gbps"] == pytest.approx(2000.0) and got["median_s"] == pytest.approx(1e-3)
+    clock, synced = {"now": 0.0}, []
+    # a warm-up copy (not timed), then copies of 2**-10, 2**-9 and 2**-11 s: median 2**-10, best 2**-11
+    durations = iter([1.0, 2**-10, 2**-9, 2**-11])
+
+    def copy():
+        clock["now"] += next(durations)
+
+    got = membw.event_copy_bandwidth(copy, lambda: FakeEvent(clock), lambda: synced.append(1), moved_bytes=2**30,
+                                     repeats=3)
+    assert got["median_s"] == 2**-10 and got["best_s"] == 2**-11 and synced == [1]
+    # 2**30 bytes / 2**-10 s = 2**40 B/s = 1099.511627776 GB/s; best twice that
+    assert got["gbps"] == pytest.approx(1099.511627776, rel=1e-12)
+    assert got["best_gbps"] == pytest.approx(2199.023255552, rel=1e-12)
+    assert (got["bytes_per_copy"], got["repeats"]) == (2**30, 3)
 
 
+def test_device_info_without_a_usable_gpu_says_why(monkeypatch):
+    from harness.bench import membw
+
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda_available=False))
+    assert membw.cuda_device_info() == {"error": "torch sees no CUDA device: GPU copy bandwidth not measured"}
+    monkeypatch.setitem(sys.modules, "torch", None)  # torch not installed
+    assert membw.cuda_device_info()["error"].startswith("GPU copy bandwidth not measured: ")
+
+
+# ---- GPU detection: nvidia-smi, faked -------------------------------------------------------
+
+
+def test_gpus_are_read_from_nvidia_smi(nvidia_smi):
+    nvidia_smi([NVIDIA_SMI_H100, "NVIDIA A100-SXM4-40GB, 40960 MiB, 550.54.15, 1410 MHz, 400.00 W"])
+    assert machine.gpus() == [
+        {"name": "NVIDIA H100 80GB HBM3", "memory": "81559 MiB", "driver": "550.54.15", "max_sm_clock": "1980 MHz",
+         "power_limit": "700.00 W"},
+        {"name": "NVIDIA A100-SXM4-40GB", "memory": "40960 MiB", "driver": "550.54.15", "max_sm_clock": "1410 MHz",
+         "power_limit": "400.00 W"}]
+    assert machine.cuda_visible()
+
+
+@pytest.mark.parametrize(("lines", "exit_code"), [(None, 0), ([], 0), ([NVIDIA_SMI_H100], 9)])
+def test_no_gpu_without_nvidia_smi_or_when_it_fails(nvidia_smi, lines, exit_code):
+    nvidia_smi(lines, exit_code=exit_code)
+    assert machine.gpus() == [] and not machine.cuda_visible()
+
+
+def test_the_machine_id_names_the_first_gpu(monkeypatch, nvidia_smi):
+    nvidia_smi([NVIDIA_SMI_H100])
+    monkeypatch.delenv(machine.ID_ENV, raising=False)
+    assert machine.machine_id().endswith("-h100-80gb-hbm3")
 
 
 def test_gpu_rows_use_the_device_copy_bandwidth_and_l2():
@@ -246,10 +262,23 @@ def test_gpu_rows_use_the_device_copy_bandwidth_and_l2():
               "copy_bandwidth": {"gbps": 20.0}, "adapters": adapters, "cases": [case],
               "device_copy_bandwidth": {"gbps": 2000.0, "l2_cache_bytes": 50 << 20}}
     row = rows_mod.build_rows([record])[0]
-    assert row["pct_copy_bw"] == pytest.approx(100 * row["gbps"] / 2000.0)
+    # 1000 x (2 x 64 x 4 + 4) = 516000 bytes in 1e-6 s: 516 GB/s, 25.8 % of the device's 2000 GB/s
+    # (against the host's 20 GB/s it would read 2580 %)
+    assert row["gbps"] == pytest.approx(516.0, rel=1e-12)
+    assert row["pct_copy_bw"] == pytest.approx(25.8, rel=1e-12)
     assert row["fits_in_cache"] == "L2"  # 1000 rows + output touched: hot in the GPU's 50 MiB L2
     # 40 MiB touched: beyond the host's 32 MiB L3, within the GPU's L2, which is what counts here
     record["cases"] = [{**case, "n_ids": 80_000, "unique": 80_000}]
     assert rows_mod.build_rows([record])[0]["fits_in_cache"] == "L2"
+    # 200000 rows + 200000 output rows of 256 B + ids: 103.2 MB, beyond the GPU's 50 MiB L2; within a host
+    # L3 of 256 MiB, which does not count for a GPU row: cold ("no"), not "L3"
+    record["machine"]["l3_cache_bytes"] = 256 << 20
+    record["cases"] = [{**case, "n_ids": 200_000, "unique": 200_000}]
+    assert rows_mod.build_rows([record])[0]["fits_in_cache"] == "no"
+    record["cases"] = [case]
+    assert rows_mod.build_rows([record])[0]["pct_peak_bw"] is None  # the device is not named: no datasheet
+    record["device_copy_bandwidth"]["name"] = "NVIDIA H100 80GB HBM3"
+    # 516 GB/s of the H100 SXM datasheet's 3350 GB/s: 15.4029850746 %
+    assert rows_mod.build_rows([record])[0]["pct_peak_bw"] == pytest.approx(15.402985074626866, rel=1e-12)
     record["device_copy_bandwidth"] = {"error": "not measured"}
     assert rows_mod.build_rows([record])[0]["pct_copy_bw"] is None

@@ -1,5 +1,7 @@
 """Profiles, case generation, one-hot limits and the shared inputs of harness.bench.sweep."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -71,7 +73,9 @@ def test_case_round_trip():
     case = Case("forward_backward", "bfloat16", 1024, 64, 16384, "zipf")
     assert Case.from_dict(case.as_dict()) == case
     assert case.as_dict()["pass"] == "forward_backward"
-    assert case.table_bytes == 1024 * 64 * 2
+    assert case.table_bytes == 131_072  # 1024 x 64 x 2 bytes
+    assert case.output_bytes == 2_097_152  # 16384 x 64 x 2 bytes
+    assert case.key == "forward_backward-bfloat16-V1024-D64-N16384-zipf"
 
 
 def test_index_dtype_choice():
@@ -83,18 +87,36 @@ def test_index_dtype_choice():
 def test_onehot_memory_budget():
     small = Case("forward", "float32", 512, 64, 16384, "uniform")
     big = Case("forward", "float32", 16384, 64, 16384, "uniform")
-    assert sweep.onehot_bytes(small) == 16384 * 512 * (8 + 4)
-    assert sweep.onehot_bytes(Case("forward_backward", "float32", 512, 64, 16384, "uniform")) == 16384 * 512 * 16
+    # N x V cells of 8 bytes (int64 one-hot) + 4 (its float32 copy): 16384 x 512 x 12 = 96 MiB
+    assert sweep.onehot_bytes(small) == 100_663_296
+    # forward_backward keeps one more float32 copy: 16 bytes a cell, 128 MiB
+    assert sweep.onehot_bytes(Case("forward_backward", "float32", 512, 64, 16384, "uniform")) == 134_217_728
+    # bfloat16: 8 + 2 forward, 8 + 2 + 2 forward_backward (the width D does not matter)
+    assert sweep.onehot_bytes(Case("forward", "bfloat16", 512, 1024, 16384, "uniform")) == 83_886_080
+    assert sweep.onehot_bytes(Case("forward_backward", "bfloat16", 512, 8, 16384, "uniform")) == 100_663_296
     assert sweep.onehot_memory_reason(small, 2 << 30) is None
-    reason = sweep.onehot_memory_reason(big, 2 << 30)
-    assert reason and "16384x16384" in reason and "budget 2.0 GiB" in reason
+    reason = sweep.onehot_memory_reason(big, 2 << 30)  # 16384 x 16384 x 12 = 3 GiB
+    assert reason == "one-hot matrix 16384x16384 needs ~3.0 GiB > budget 2.0 GiB (--onehot-mem-budget)"
+
+
+def test_onehot_memory_budget_boundary():
+    case = Case("forward", "float32", 512, 64, 16384, "uniform")  # needs 100663296 bytes
+    assert sweep.onehot_memory_reason(case, 100_663_296) is None  # exactly the budget: fits
+    assert sweep.onehot_memory_reason(case, 100_663_295) is not None  # one byte less: skipped
+    assert sweep.DEFAULT_ONEHOT_BUDGET == 2 << 30
+
+
+def test_onehot_flops():
+    # 2 x N x V x D = 2 x 16384 x 1024 x 64 = 2**31; forward_backward twice that
+    assert sweep.onehot_flops(Case("forward", "float32", 1024, 64, 16384, "uniform")) == 2_147_483_648
+    assert sweep.onehot_flops(Case("forward_backward", "float32", 1024, 64, 16384, "uniform")) == 4_294_967_296
 
 
 def test_onehot_time_guard_uses_gemm_bound_and_extrapolation():
     guard = sweep.OneHotTimeGuard(gemm_flops_per_s=1e11, max_call_s=0.5)
     case = Case("forward", "float32", 1024, 64, 16384, "uniform")
     seconds, how = guard.estimate("x", case)
-    assert seconds == pytest.approx(2 * 16384 * 1024 * 64 / 1e11) and "GEMM" in how
+    assert seconds == pytest.approx(0.02147483648, rel=1e-12) and "GEMM" in how  # 2**31 FLOP at 1e11 FLOP/s
     assert guard.reason("x", case) is None
     guard.record("x", Case("forward", "float32", 256, 64, 16384, "uniform"), 0.2)
     seconds, how = guard.estimate("x", case)
@@ -103,6 +125,41 @@ def test_onehot_time_guard_uses_gemm_bound_and_extrapolation():
     # other adapters and other series are not affected
     assert guard.reason("y", case) is None
     assert guard.reason("x", Case("forward", "float32", 1024, 64, 16384, "zipf")) is None
+
+
+CASE_1024 = Case("forward", "float32", 1024, 64, 16384, "uniform")  # 2**31 FLOP
+
+
+@pytest.mark.parametrize(("limit", "skipped"), [(0.5, False), (math.nextafter(0.5, 0.0), True)])
+def test_onehot_time_guard_boundary_on_the_gemm_bound(limit, skipped):
+    guard = sweep.OneHotTimeGuard(gemm_flops_per_s=2.0**32, max_call_s=limit)  # 2**31 / 2**32 = 0.5 s
+    assert guard.estimate("x", CASE_1024) == (0.5, "FLOPs at the measured GEMM rate")
+    reason = guard.reason("x", CASE_1024)
+    assert (reason is not None) is skipped
+    if skipped:
+        assert reason.startswith("one-hot call estimated at 0.5 s (FLOPs at the measured GEMM rate) > 0.5 s")
+
+
+@pytest.mark.parametrize(("limit", "skipped"), [(0.5, False), (math.nextafter(0.5, 0.0), True)])
+def test_onehot_time_guard_boundary_on_the_extrapolation(limit, skipped):
+    guard = sweep.OneHotTimeGuard(gemm_flops_per_s=None, max_call_s=limit)
+    guard.record("x", Case("forward", "float32", 256, 64, 16384, "uniform"), 0.125)
+    assert guard.estimate("x", CASE_1024) == (0.5, "extrapolated from 0.125 s at V=256")  # 0.125 x 1024 / 256
+    assert (guard.reason("x", CASE_1024) is not None) is skipped
+
+
+def test_onehot_time_guard_takes_the_larger_estimate_and_the_nearest_smaller_vocabulary():
+    guard = sweep.OneHotTimeGuard(gemm_flops_per_s=2.0**32, max_call_s=10.0)
+    assert guard.estimate("x", CASE_1024, host_gemm=False) is None  # nothing to go by
+    guard.record("x", Case("forward", "float32", 1024, 64, 16384, "uniform"), 9.0)  # the same V: not a guide
+    guard.record("x", Case("forward", "float32", 2048, 64, 16384, "uniform"), 9.0)  # larger V: not either
+    assert guard.estimate("x", CASE_1024) == (0.5, "FLOPs at the measured GEMM rate")
+    guard.record("x", Case("forward", "float32", 128, 64, 16384, "uniform"), 0.125)  # x 8 = 1.0
+    guard.record("x", Case("forward", "float32", 256, 64, 16384, "uniform"), 0.0625)  # x 4 = 0.25: the nearest
+    assert guard.estimate("x", CASE_1024) == (0.5, "FLOPs at the measured GEMM rate")  # 0.5 > 0.25
+    assert guard.estimate("x", CASE_1024, host_gemm=False) == (0.25, "extrapolated from 0.0625 s at V=256")
+    guard.record("x", Case("forward", "float32", 256, 64, 16384, "uniform"), 0.25)  # x 4 = 1.0 > 0.5
+    assert guard.estimate("x", CASE_1024) == (1.0, "extrapolated from 0.25 s at V=256")
 
 
 def test_zipf_ids_stay_in_range_and_repeat_more_than_uniform():
@@ -225,12 +282,17 @@ def test_a_part_with_no_gpu_capable_adapter_has_nothing_to_measure_on_the_gpu(mo
 
 
 def test_stream_cases_rotate_through_enough_batches_to_leave_the_cache():
-    l3 = 32 << 20
-    case = Case("forward", "float32", 524288, 64, 16384, sweep.STREAM)
-    count = sweep.stream_batches(case, l3)
-    assert count * case.n_ids * case.dim * case.itemsize >= sweep.STREAM_CACHE_MULTIPLE * l3
-    assert sweep.stream_batches(Case("forward", "float32", 524288, 64, 16384, "uniform"), l3) == 1
-    assert sweep.stream_batches(Case("forward", "float32", 2, 1, 1, sweep.STREAM), l3) == sweep.MAX_STREAM_BATCHES
+    mib = 1 << 20
+    case = Case("forward", "float32", 524288, 64, 16384, sweep.STREAM)  # one batch: 16384 x 64 x 4 = 4 MiB
+    assert sweep.stream_batches(case, 32 * mib) == 32  # 4 x 32 MiB of rows / 4 MiB a batch
+    assert sweep.stream_batches(case, None) == 32  # cache size unknown: 32 MiB assumed
+    assert sweep.stream_batches(case, 32 * mib + 1) == 33  # a byte more needs one more batch (ceil)
+    assert sweep.stream_batches(case, 2 * mib) == 2  # exactly 2 batches
+    assert sweep.stream_batches(case, 1 * mib) == 2  # 1 would do, but a stream rotates through at least 2
+    assert sweep.stream_batches(case, 256 * mib) == 256  # exactly the cap
+    assert sweep.stream_batches(case, 256 * mib + 1) == 256  # 257 needed: capped
+    assert sweep.stream_batches(Case("forward", "float32", 524288, 64, 16384, "uniform"), 32 * mib) == 1
+    assert sweep.stream_batches(Case("forward", "float32", 2, 1, 1, sweep.STREAM), 32 * mib) == 256
     inputs = sweep.Inputs()
     batches = inputs.id_batches(1000, 64, sweep.STREAM, 3)
     assert len(batches) == 3 and not np.array_equal(batches[0], batches[1])

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import math
 
 import pytest
 
@@ -51,15 +52,20 @@ def test_rows_derive_figures_and_leave_skipped_numbers_empty():
                       _case("a-onehot", 10**7, status="skipped", reason="one-hot matrix too big")])
     rows = rows_mod.build_rows([record])
     ok = rows[0]
-    assert ok["gbps"] == pytest.approx(1000 * (2 * 64 * 4 + 4) / 1e-3 / 1e9)
-    assert ok["pct_copy_bw"] == pytest.approx(100 * ok["gbps"] / 20.0)
-    assert ok["table_bytes"] == 100 * 64 * 4 and ok["fits_in_cache"] == "L2"
-    assert ok["gflops"] is None and rows[1]["gflops"] == pytest.approx(2 * 1000 * 100 * 64 / 2e-3 / 1e9)
+    # 1000 ids x (256 B row read + 256 B row write + 4 B id) = 516000 B in 1e-3 s: 0.516 GB/s, 2.58 % of 20
+    assert ok["gbps"] == pytest.approx(0.516, rel=1e-12) and ok["lookups_per_s"] == pytest.approx(1e6, rel=1e-12)
+    assert ok["pct_copy_bw"] == pytest.approx(2.58, rel=1e-12)
+    # the table 100 x 64 x 4 = 25600 B; touched: 100 rows 25600 + output 256000 + ids 4000 = 285600 <= 1 MiB L2
+    assert ok["table_bytes"] == 25_600 and ok["fits_in_cache"] == "L2"
+    # one-hot: 2 x 1000 x 100 x 64 = 12.8e6 FLOP in 2e-3 s: 6.4 GFLOP/s; same bytes in twice the time
+    assert ok["gflops"] is None and rows[1]["gflops"] == pytest.approx(6.4, rel=1e-12)
+    assert rows[1]["gbps"] == pytest.approx(0.258, rel=1e-12)
+    assert (ok["median_s"], ok["iqr_s"], ok["rounds"], ok["peak_mem_bytes"]) == (1e-3, 1e-4, 7, 4096)
     skipped = rows[2]
     assert skipped["status"] == "skipped" and skipped["skip_reason"] == "one-hot matrix too big"
     assert all(skipped[k] is None for k in rows_mod.MEASURED)
     # a 2.4 GiB table, but one batch of 1000 ids touches 100 rows and a 250 KiB output: hot
-    assert skipped["table_bytes"] == 10**7 * 64 * 4 and skipped["fits_in_cache"] == "L2"
+    assert skipped["table_bytes"] == 2_560_000_000 and skipped["fits_in_cache"] == "L2"
     parsed = tables.read_csv(tables.to_csv(rows))
     assert [r["status"] for r in parsed] == ["ok", "ok", "skipped"]
     assert parsed[2]["median_s"] is None and parsed[0]["median_s"] == pytest.approx(1e-3)
@@ -132,6 +138,24 @@ def test_time_formatting():
     assert tables.fmt_bytes(3 << 20) == "3 MiB"
 
 
+@pytest.mark.parametrize(("seconds", "text"), [
+    (1.0, "1 s"), (0.5, "500 ms"), (1e-3, "1 ms"), (9.99e-4, "999 µs"), (1e-6, "1 µs"), (5e-7, "500 ns")])
+def test_time_unit_boundaries(seconds, text):
+    assert tables.fmt_time(seconds) == text
+
+
+@pytest.mark.parametrize(("nbytes", "text"), [
+    (1 << 30, "1 GiB"), (999 << 20, "999 MiB"), (1 << 20, "1 MiB"), (999 << 10, "999 KiB"),
+    (1024, "1 KiB"), (1023, "1023 B"), (None, "")])
+def test_byte_unit_boundaries(nbytes, text):
+    assert tables.fmt_bytes(nbytes) == text
+
+
+@pytest.mark.parametrize(("pct", "text"), [(100.0, "100"), (101.0, "101 †"), (42.0, "42"), (None, "")])
+def test_a_share_above_the_copy_bandwidth_is_marked(pct, text):
+    assert tables.fmt_share(pct) == text
+
+
 def test_a_bench_csv_written_before_pct_peak_bw_existed_still_reads():
     rows = rows_mod.build_rows([_record([_case("a-gather", 64)])])
     old_columns = [c for c in rows_mod.COLUMNS if c != "pct_peak_bw"]
@@ -153,9 +177,11 @@ def test_one_copy_denominator_per_run_and_parts_that_disagree_are_flagged():
     assert run["copy_gbps"] == 25.0 and run["single_thread_gbps"] == 6.0 and run["device_gbps"] is None
     rows = rows_mod.build_rows([slow, fast])
     for row in (r for r in rows if r["status"] == "ok"):
-        assert row["pct_copy_bw"] == pytest.approx(100 * row["gbps"] / 25.0)  # not the part's own 20 or 30
+        # 0.516 GB/s (516000 B in 1e-3 s) of the run's 25: 2.064 % (not 2.58 % of 20 or 1.72 % of 30)
+        assert row["pct_copy_bw"] == pytest.approx(2.064, rel=1e-12)
     flagged = rows_mod.copy_disagreements([slow, fast], run)
-    assert set(flagged) == {"one", "two"} and "-20 %" in flagged["one"] and "+20 %" in flagged["two"]
+    assert flagged == {"one": "host copy 20.0 GB/s vs the run's 25.0 GB/s (-20 %)",
+                       "two": "host copy 30.0 GB/s vs the run's 25.0 GB/s (+20 %)"}
     third = _record([], part="three")
     third["copy_bandwidth"] = {"gbps": 25.0}
     for record, gbps in ((slow, 24.0), (fast, 26.5), (third, 25.0)):  # all within 10 % of the median 25
@@ -179,10 +205,46 @@ def test_parts_that_started_on_busy_cores_are_warned_about():
     assert load_warnings([quiet, busy]) == [
         "part busy: other processes used 60 % of its cores while it sat idle before its first case; "
         "its timings may be slow"]
-    from harness.bench.timing import busy_share
 
-    share = busy_share(0.05)
-    assert share is None or 0.0 <= share <= 1.0
+
+@pytest.mark.parametrize(("share", "warned"), [
+    (None, False),  # not measured
+    (0.25, False),  # exactly the threshold: not yet
+    (math.nextafter(0.25, 1.0), True),  # a hair beyond it
+    (1.0, True),
+])
+def test_busy_core_warning_threshold(share, warned):
+    from harness.bench.finalize import load_warnings
+
+    record = {**_record([], part="p"), "busy_share": share}
+    assert len(load_warnings([record])) == int(warned)
+
+
+# The copy probes of a run's parts may differ by 10 % from the run's median. 10 % is not a double:
+# 1.1 / 1 - 1 is 0.1 + 9e-17 (beyond), the double below 1.1 gives 0.1 - 1.3e-16 (inside); below,
+# 1 - 0.9 is 0.1 - 2e-17 (inside) and the double below 0.9 gives 0.1 + 9e-17 (beyond).
+@pytest.mark.parametrize(("mine", "flagged"), [
+    (math.nextafter(1.1, 0.0), False), (1.1, True), (0.9, False), (math.nextafter(0.9, 0.0), True),
+    (1.0, False), (None, False), (0.0, False),
+])
+def test_copy_disagreement_boundary(mine, flagged):
+    run = {"copy_gbps": 1.0, "single_thread_gbps": None, "device_gbps": 1.0}
+    host = {"part": "host", "copy_bandwidth": {"gbps": mine}}
+    gpu = {"part": "gpu", "copy_bandwidth": {"gbps": 1.0}, "device_copy_bandwidth": {"gbps": mine}}
+    got = rows_mod.copy_disagreements([host, gpu], run)
+    assert sorted(got) == (["gpu", "host"] if flagged else [])
+    if flagged:
+        assert got["gpu"].startswith("GPU copy") and got["host"].startswith("host copy")
+
+
+def test_run_denominators_are_medians_of_what_was_measured():
+    records = [{"copy_bandwidth": {"gbps": 20.0, "single_thread_gbps": 4.0}},
+               {"copy_bandwidth": {"gbps": None}}, {"copy_bandwidth": {"gbps": 0.0}}, {},
+               {"copy_bandwidth": {"gbps": 30.0}, "device_copy_bandwidth": {"gbps": 900.0}},
+               {"copy_bandwidth": {"gbps": 31.0}, "device_copy_bandwidth": {"error": "not measured"}}]
+    assert rows_mod.run_denominators(records) == {"copy_gbps": 30.0, "single_thread_gbps": 4.0,
+                                                  "device_gbps": 900.0}
+    assert rows_mod.run_denominators([{}]) == {"copy_gbps": None, "single_thread_gbps": None, "device_gbps": None}
 
 
 def test_run_cost_is_the_parts_wall_time_and_its_timed_share():

@@ -1,25 +1,120 @@
-"""Timers, round planning, memory probe and copy bandwidth (harness.bench.timing / membw)."""
+"""Timers, round planning, memory probes, busy cores and copy bandwidth (harness.bench.timing /
+membw), on fake clocks, fake /proc files and fake frameworks: every duration a test expects is
+one it chose, so the assertions are exact."""
+
+import math
+import sys
+import types
+from dataclasses import replace
 
 import numpy as np
 import pytest
-from fakes import FakeEvent
+from fakes import FakeBenchmark, FakeClock, FakeEvent, SequenceClock, fake_tensorflow, fake_torch
 
-from harness.bench import membw, timing
+from harness.bench import membw, suite, timing
+from harness.bench.sweep import Case, get_profile
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(timing, "perf_counter", fake)
+    return fake
+
+
+# ---- one call, warm-up, rounds -----------------------------------------------------------------
+
+
+def test_timed_call_is_the_call_and_its_sync(clock):
+    seen = []
+
+    def fn():
+        clock.advance(0.5)
+        return "out"
+
+    def sync(value):
+        seen.append(value)
+        clock.advance(0.25)
+
+    assert timing.timed_call(fn, sync) == 0.75
+    assert seen == ["out"]  # the sync waits on what the call returned
+
+
+def _ticking(clock, seconds):
+    calls = []
+
+    def call():
+        calls.append(1)
+        clock.advance(seconds)
+
+    return call, calls
+
+
+def test_warm_up_runs_the_minimum_calls_and_returns_seconds_per_call(clock):
+    call, calls = _ticking(clock, 0.25)
+    assert timing.warm_up(call, min_s=0.0, min_calls=3) == 0.25  # 0.75 s / 3 calls
+    assert len(calls) == 3
+
+
+def test_warm_up_stops_exactly_when_the_minimum_time_is_reached(clock):
+    call, calls = _ticking(clock, 0.25)
+    assert timing.warm_up(call, min_s=1.0, min_calls=3) == 0.25
+    assert len(calls) == 4  # 4 x 0.25 = 1.0 s: reached, no fifth call
+    call, calls = _ticking(clock, 0.25)
+    timing.warm_up(call, min_s=math.nextafter(1.0, 2.0), min_calls=3)
+    assert len(calls) == 5  # a hair beyond 1.0 s needs one more
+
+
+def test_warm_up_caps_the_calls_but_never_below_the_minimum(clock):
+    call, calls = _ticking(clock, 0.25)
+    assert timing.warm_up(call, min_s=100.0, min_calls=3, max_calls=6) == 0.25
+    assert len(calls) == 6
+    call, calls = _ticking(clock, 0.25)
+    timing.warm_up(call, min_s=100.0, min_calls=5, max_calls=2)
+    assert len(calls) == 5
+
+
+def test_warm_up_default_minimum_is_three_calls(clock):
+    call, calls = _ticking(clock, 0.5)
+    assert timing.warm_up(call, min_s=0.0) == 0.5
+    assert len(calls) == 3
+
+
+def test_warm_up_default_cap_is_ten_thousand_calls(clock):
+    call, calls = _ticking(clock, 0.0)  # calls that take no time never reach min_s
+    assert timing.warm_up(call, min_s=1.0) == 0.0
+    assert len(calls) == 10_000
+
+
+def test_warm_up_without_a_minimum_count_runs_for_the_minimum_time(clock):
+    call, calls = _ticking(clock, 0.25)
+    assert timing.warm_up(call, min_s=0.5, min_calls=0) == 0.25
+    assert len(calls) == 2
 
 
 def test_plan_rounds_reaches_the_minimum_round_time():
-    iterations, rounds = timing.plan_rounds(10e-6, 1e-3, 0.1, 5, 100)
-    assert iterations == 100 and iterations * 10e-6 >= 1e-3
-    assert rounds == 100  # 0.1 s budget / 1 ms rounds
-    # a slow call: one iteration, the minimum number of rounds even beyond the budget
+    t = 2**-10  # seconds per call
+    # 2**-7 s rounds need 8 calls; a budget of 10 such rounds: (8 iterations, 10 rounds)
+    assert timing.plan_rounds(t, 2**-7, 10 * 2**-7, 1, 100) == (8, 10)
+    # a round a hair longer than 8 calls needs 9 (ceil); 10 * 2**-7 s / (9 * 2**-10 s) = 8.9: 8 rounds
+    assert timing.plan_rounds(t, 2**-7 + 2**-20, 10 * 2**-7, 1, 100) == (9, 8)
+    # a call slower than a round: one iteration
     assert timing.plan_rounds(0.5, 1e-3, 0.1, 5, 100) == (1, 5)
-    assert timing.plan_rounds(0.0, 1e-3, 0.1, 5, 100)[0] >= 1
+    assert timing.plan_rounds(t, 0.0, 10 * 2**-10, 1, 100) == (1, 10)  # no minimum round: one call
 
 
-def test_warm_up_runs_at_least_the_minimum_calls():
-    calls = []
-    per_call = timing.warm_up(lambda: calls.append(1), min_s=0.0, min_calls=3)
-    assert len(calls) == 3 and per_call >= 0
+def test_plan_rounds_clamps_the_rounds_at_both_ends():
+    t, round_s, budget = 2**-10, 2**-7, 10 * 2**-7  # the budget fits exactly 10 rounds
+    assert timing.plan_rounds(t, round_s, budget, 10, 100)[1] == 10  # minimum equal to the fit
+    assert timing.plan_rounds(t, round_s, budget, 11, 100)[1] == 11  # minimum beyond it wins
+    assert timing.plan_rounds(t, round_s, budget, 1, 10)[1] == 10  # maximum equal to the fit
+    assert timing.plan_rounds(t, round_s, budget, 1, 9)[1] == 9  # maximum below it wins
+
+
+def test_plan_rounds_floors_a_zero_call_time_at_a_nanosecond():
+    # 1e-3 s / 1e-9 s = 1e6 iterations; 0.5 s / (1e6 x 1e-9 s) = 500 rounds
+    assert timing.plan_rounds(0.0, 1e-3, 0.5, 1, 10**9) == (1_000_000, 500)
+    assert timing.plan_rounds(-1.0, 1e-3, 0.5, 1, 10**9) == (1_000_000, 500)
 
 
 def test_synced_every_syncs_once_per_round():
@@ -28,28 +123,56 @@ def test_synced_every_syncs_once_per_round():
     for _ in range(8):
         call()
     assert synced == [3, 7]  # the last result of each group of 4
+    every_call = timing.synced_every(lambda: "x", synced.append, every=1)
+    every_call()
+    assert synced == [3, 7, "x"]
 
 
-def test_quartiles():
-    assert timing.quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (3.0, 2.0)
-    assert timing.quartiles([2.0]) == (2.0, 0.0)
+def test_synced_call_syncs_every_call():
+    synced = []
+    call = timing.synced_call(lambda: len(synced), synced.append)
+    call()
+    call()
+    assert synced == [0, 1]
 
 
+@pytest.mark.parametrize(("samples", "expected"), [
+    ([1.0, 2.0, 3.0, 4.0, 5.0], (3.0, 2.0)),  # inclusive quartiles 2 and 4 (exclusive: 1.5, 4.5)
+    ([4.0, 1.0, 3.0, 2.0], (2.5, 1.5)),  # order does not matter; q1 = 1.75, q3 = 3.25
+    ([1.0, 3.0], (2.0, 1.0)),  # two samples are enough for quartiles: q1 = 1.5, q3 = 2.5
+    ([2.0], (2.0, 0.0)),  # one sample: itself, no spread
+])
+def test_quartiles(samples, expected):
+    assert timing.quartiles(samples) == expected
+
+
+def test_quartiles_of_nothing():
+    median, iqr = timing.quartiles([])
+    assert math.isnan(median) and iqr == 0.0
+
+
+# ---- device events -------------------------------------------------------------------------
 
 
 def test_event_times_are_per_call_device_seconds():
-    clock, synced = {"now": 0.0}, []
+    clock, synced, events = {"now": 0.0}, [], []
+    kernel_s = iter([0.25, 0.75, 0.5, 0.5, 1.0, 2.0])  # 3 rounds of 2 calls: 1 s, 1 s, 3 s
 
     def kernel():
-        clock["now"] += 250e-6
+        clock["now"] += next(kernel_s)
         return clock["now"]
 
-    times = timing.event_times(kernel, synced.append, lambda: FakeEvent(clock), rounds=5, iterations=4)
-    assert times == pytest.approx([250e-6] * 5)
-    assert len(synced) == 1  # one synchronisation after all rounds were queued
+    def make_event():
+        events.append(FakeEvent(clock))
+        return events[-1]
+
+    times = timing.event_times(kernel, synced.append, make_event, rounds=3, iterations=2)
+    assert times == [0.5, 0.5, 1.5]
+    assert synced == [5.0]  # one synchronisation, on the last output, after all rounds were queued
+    assert len(events) == 6 and [e.synchronized for e in events] == [0, 0, 0, 0, 0, 1]  # the last end event
 
 
-def test_event_factory_prefers_the_adapter_hook_and_has_none_on_cpu():
+def test_event_factory_prefers_the_adapter_hook_and_has_none_on_cpu(monkeypatch):
     class Cpu:
         framework, device = "numpy", "cpu"
 
@@ -59,11 +182,104 @@ def test_event_factory_prefers_the_adapter_hook_and_has_none_on_cpu():
         def device_timer_event(self):
             return "event"
 
+    class TorchCuda:
+        framework, device, device_timer_event = "torch", "cuda", None
+
+    class KerasOnTorch:
+        framework, backend, device = "keras", "torch", "cuda"
+
+    class JaxCuda:
+        framework, device = "jax", "cuda"
+
+    monkeypatch.setitem(sys.modules, "torch", fake_torch())  # whatever torch this machine has, or none
     assert timing.event_factory(Cpu()) is None
     assert timing.event_factory(WithHook())() == "event"
+    assert timing.event_factory(TorchCuda())() == ("fake-cuda-event", True)  # torch's events, timing on
+    assert timing.event_factory(KerasOnTorch())() == ("fake-cuda-event", True)
+    assert timing.event_factory(JaxCuda()) is None
+    monkeypatch.setattr(KerasOnTorch, "backend", "jax")
+    assert timing.event_factory(KerasOnTorch()) is None
+    monkeypatch.delattr(KerasOnTorch, "backend")  # a Keras adapter that does not say its backend
+    assert timing.event_factory(KerasOnTorch()) is None
+
+
+# ---- memory ------------------------------------------------------------------------------
+
+
+class FakeProc:
+    """``timing.Path`` stand-in over a dict of file contents; writes are recorded."""
+
+    def __init__(self, files: dict, writable: bool = True):
+        self.files, self.writable, self.writes = files, writable, []
+
+    def __call__(self, path):
+        proc = self
+
+        class _Path:
+            def read_text(self):
+                if str(path) not in proc.files:
+                    raise OSError(f"no {path}")
+                return proc.files[str(path)]
+
+            def write_text(self, text):
+                if not proc.writable:
+                    raise OSError("read-only")
+                proc.writes.append((str(path), text))
+
+        return _Path()
+
+
+def _status(rss_kib: int, hwm_kib: int) -> str:
+    return f"Name:\tpython\nVmHWM:\t{hwm_kib:>8} kB\nVmRSS:\t{rss_kib:>8} kB\nThreads:\t1\n"
+
+
+def test_cpu_memory_probe_is_peak_rss_during_the_call_minus_rss_before(monkeypatch):
+    proc = FakeProc({"/proc/self/status": _status(2048, 9000)})
+    monkeypatch.setattr(timing, "Path", proc)
+    with timing.CpuMemoryProbe() as probe:
+        proc.files["/proc/self/status"] = _status(2100, 5120)  # the high-water mark after the reset
+    assert probe.extra_bytes == 3_145_728  # (5120 - 2048) KiB
+    assert proc.writes == [("/proc/self/clear_refs", "5")]  # the mark was reset first
+
+
+@pytest.mark.parametrize("probe", [
+    lambda: timing.CpuMemoryProbe(),
+    lambda: timing.GpuMemoryProbe(types.SimpleNamespace(framework="jax", device="cuda")),
+])
+def test_memory_probes_let_the_calls_errors_through(probe):
+    def fails():
+        raise ZeroDivisionError("in the call")
+
+    with pytest.raises(ZeroDivisionError, match="in the call"):
+        with probe():
+            fails()
+
+
+def test_cpu_memory_probe_never_reports_less_than_nothing(monkeypatch):
+    proc = FakeProc({"/proc/self/status": _status(2048, 2048)})
+    monkeypatch.setattr(timing, "Path", proc)
+    with timing.CpuMemoryProbe() as probe:
+        proc.files["/proc/self/status"] = _status(1024, 1024)  # freed memory during the call
+    assert probe.extra_bytes == 0
+    with timing.CpuMemoryProbe() as same:
+        pass  # peak equal to before: 0 extra bytes, not None
+    assert same.extra_bytes == 0
+
+
+@pytest.mark.parametrize("files, writable", [
+    ({"/proc/self/status": _status(2048, 4096)}, False),  # high-water mark cannot be reset
+    ({}, True),  # no /proc
+    ({"/proc/self/status": "VmRSS:\tlots kB\nVmHWM:\t4096 kB\n"}, True),  # unreadable number
+])
+def test_cpu_memory_probe_says_none_where_it_cannot_measure(monkeypatch, files, writable):
+    monkeypatch.setattr(timing, "Path", FakeProc(files, writable))
+    with timing.CpuMemoryProbe() as probe:
+        pass
+    assert probe.extra_bytes is None
 
 
 def test_cpu_memory_probe_sees_a_large_temporary():
+    """On this machine's real /proc: a 64 MiB temporary must show (skipped where /proc lacks it)."""
     size = 64 << 20
     with timing.CpuMemoryProbe() as probe:
         buf = np.ones(size // 8)
@@ -74,17 +290,201 @@ def test_cpu_memory_probe_sees_a_large_temporary():
     assert probe.extra_bytes >= 0.9 * size
 
 
-def test_copy_bandwidth_counts_read_and_write():
-    got = membw.copy_bandwidth(threads=2, nbytes=4 << 20, repeats=2)
-    assert got["bytes_per_copy"] == 2 * got["buffer_bytes"] == 2 * (4 << 20)
-    assert got["gbps"] > 0 and got["threads"] == 2
-    # the median of the repeats, as the rows report medians; the best is kept beside it
-    assert got["gbps"] == pytest.approx(got["bytes_per_copy"] / got["median_s"] / 1e9)
-    assert got["best_gbps"] == pytest.approx(got["bytes_per_copy"] / got["best_s"] / 1e9)
-    assert got["best_gbps"] >= got["gbps"]
-    assert membw.default_copy_bytes(32 << 20) == 256 << 20
-    assert membw.default_copy_bytes(None) == 256 << 20
+def test_gpu_memory_probe_reads_torch_peak_after_a_reset(monkeypatch):
+    torch = fake_torch(allocated=1000, peak=5000)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    adapter = types.SimpleNamespace(framework="torch", device="cuda")
+    with timing.GpuMemoryProbe(adapter) as probe:
+        pass
+    assert probe.extra_bytes == 4000
+    assert torch.calls == ["synchronize", "reset_peak_memory_stats", "memory_allocated",
+                           "synchronize", "max_memory_allocated"]
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(allocated=5000, peak=4000))
+    with timing.GpuMemoryProbe(adapter) as probe:
+        pass
+    assert probe.extra_bytes == 0
 
 
-def test_gemm_rate_is_positive():
-    assert membw.gemm_flops_per_s(size=64, repeats=1) > 0
+def test_gpu_memory_probe_reads_tensorflow_peak_and_knows_nothing_of_jax(monkeypatch):
+    tf = fake_tensorflow(current=300, peak=1300)
+    monkeypatch.setitem(sys.modules, "tensorflow", tf)
+    keras_tf = types.SimpleNamespace(framework="keras", backend="tensorflow", device="cuda")
+    with timing.GpuMemoryProbe(keras_tf) as probe:
+        pass
+    assert probe.extra_bytes == 1000
+    assert tf.calls == [("reset_memory_stats", "GPU:0"), ("get_memory_info", "GPU:0"), ("get_memory_info", "GPU:0")]
+    with timing.GpuMemoryProbe(types.SimpleNamespace(framework="jax", device="cuda")) as probe:
+        pass
+    assert probe.kind is None and probe.extra_bytes is None
+
+
+def test_memory_probe_by_device():
+    class Adapter:
+        framework, device = "jax", "cpu"
+
+    assert isinstance(timing.memory_probe(Adapter()), timing.CpuMemoryProbe)
+    Adapter.device = "cuda"
+    assert isinstance(timing.memory_probe(Adapter()), timing.GpuMemoryProbe)
+    Adapter.device_memory_probe = lambda self: "own probe"
+    assert timing.memory_probe(Adapter()) == "own probe"
+    Adapter.device = "cpu"  # on the CPU the harness's own probe, hook or not
+    assert isinstance(timing.memory_probe(Adapter()), timing.CpuMemoryProbe)
+
+
+# ---- other processes on our cores ----------------------------------------------------------
+
+PROC_STAT = """\
+cpu  5000 0 5000 50000 0 0 0 0 0 0
+cpu0 100 5 50 800 40 3 2 7 11 13
+cpu1 9000 0 0 1 0 0 0 0
+cpu2 10 0 10 80 0 0 0 0
+intr 123456
+"""
+
+
+def test_cpu_times_sum_the_chosen_cores(monkeypatch):
+    monkeypatch.setattr(timing, "Path", FakeProc({"/proc/stat": PROC_STAT}))
+    # cpu0: total of the first 8 fields 1007 (guest time is already in user), idle 800 + iowait 40:
+    # busy 167; cpu2: total 100, busy 20. cpu1 is not ours, "cpu" is the sum line.
+    assert timing._cpu_times({0, 2}) == (187, 1107)
+    assert timing._cpu_times({1}) == (9000, 9001)
+    assert timing._cpu_times(set()) == (0, 0)
+
+
+def test_cpu_times_of_an_old_kernel_and_of_no_proc(monkeypatch):
+    monkeypatch.setattr(timing, "Path", FakeProc({"/proc/stat": "cpu0 10 0 10 80\n"}))  # no iowait field
+    assert timing._cpu_times({0}) == (20, 100)
+    monkeypatch.setattr(timing, "Path", FakeProc({"/proc/stat": "cpu0 10 0 10 80 5\n"}))  # iowait, the 5th
+    assert timing._cpu_times({0}) == (20, 105)
+    monkeypatch.setattr(timing, "Path", FakeProc({}))
+    assert timing._cpu_times({0}) is None
+    monkeypatch.setattr(timing, "Path", FakeProc({"/proc/stat": "cpu0 10 x 10 80\n"}))
+    assert timing._cpu_times({0}) is None
+
+
+def _busy(monkeypatch, before, after):
+    readings, slept, asked = [before, after], [], []
+
+    def cpu_times(cores):
+        asked.append(cores)
+        return readings.pop(0)
+
+    monkeypatch.setattr(timing, "_cpu_times", cpu_times)
+    monkeypatch.setattr(timing.time, "sleep", slept.append)
+    monkeypatch.setattr(timing.os, "sched_getaffinity", lambda pid: {0, 2} if pid == 0 else {99})
+    return timing.busy_share(), slept, asked
+
+
+def test_busy_share_is_others_busy_time_over_our_cores_time(monkeypatch):
+    share, slept, asked = _busy(monkeypatch, (100, 1000), (350, 2000))
+    assert share == 0.25  # 250 busy of 1000 jiffies
+    assert slept == [0.5] and asked == [{0, 2}, {0, 2}]  # half a second by default, this process's cores
+
+
+@pytest.mark.parametrize("before, after", [
+    ((100, 1000), (100, 1000)),  # no jiffy passed: no share
+    ((100, 1000), (90, 999)),  # the counters went back
+    (None, (350, 2000)),
+    ((100, 1000), None),
+])
+def test_busy_share_is_none_when_nothing_can_be_said(monkeypatch, before, after):
+    assert _busy(monkeypatch, before, after)[0] is None
+
+
+def test_busy_share_one_jiffy_is_enough(monkeypatch):
+    assert _busy(monkeypatch, (100, 1000), (101, 1001))[0] == 1.0
+
+
+# ---- the harness's self-check and per-call limit --------------------------------------------
+
+
+def _session(profile="quick", **changes):
+    session = suite.BenchSession(profile=replace(get_profile(profile), **changes), threads=1)
+    session.copy_bw, session._ready = {"gbps": 1.0}, True
+    return session
+
+
+def _self_check(monkeypatch, harness_median_s):
+    session = _session()
+    session._last_adapter = "self-check numpy-gather"  # no settling pause
+
+    def bare(adapter, case, ids):
+        sample = lambda: [1.0] * 7  # noqa: E731 - the bare loop after the harness's rounds
+        sample.before, sample.number = [1.0] * 7, 10
+        return sample
+
+    monkeypatch.setattr(session, "_bare_loop", bare)
+    monkeypatch.setattr(session, "measure", lambda *a, **k: {"median_s": harness_median_s, "iqr_s": 0.0,
+                                                              "rounds": 5, "iterations": 1})
+    return session.self_check(FakeBenchmark(), repeat=0)
+
+
+@pytest.mark.parametrize(("harness_median_s", "ok"), [
+    (0.25, False),  # harness/timeit ratio exactly 0.25: outside (the range is open)
+    (math.nextafter(0.25, 1.0), True),
+    (1.0, True),
+    (math.nextafter(4.0, 0.0), True),
+    (4.0, False),
+])
+def test_self_check_ratio_bounds(monkeypatch, harness_median_s, ok):
+    entry = _self_check(monkeypatch, harness_median_s)
+    assert entry["timeit_median_s"] == 1.0 and entry["timeit_repeat"] == 14  # 7 before + 7 after, pooled
+    assert entry["ok"] is ok
+    assert ("problem" in entry) is (not ok)
+    if not ok:
+        assert f"ratio {harness_median_s:.2f} outside (0.25, 4.0)" in entry["problem"]
+
+
+def _one_call(monkeypatch, seconds_per_call, max_call_s):
+    from backends.numpy_backend import NumpyGather
+
+    monkeypatch.setattr(timing, "perf_counter", FakeClock(step=seconds_per_call))  # every reading moves it on
+    session = _session("smoke", max_call_s=max_call_s)
+    case = Case("forward", "float32", 8, 4, 16, "uniform")
+    return session.measure(FakeBenchmark(), NumpyGather(), case, np.arange(16, dtype=np.int32) % 8)
+
+
+def test_a_call_as_slow_as_the_limit_is_measured(monkeypatch):
+    out = _one_call(monkeypatch, 0.5, max_call_s=0.5)
+    assert out["compile_s"] == 0.5 and out["rounds"] >= 1
+
+
+def test_a_call_beyond_the_limit_is_skipped_with_the_reason(monkeypatch):
+    with pytest.raises(suite.CaseSkipped, match=r"one call took 0.5 s > 0.49 s per-call limit of profile smoke"):
+        _one_call(monkeypatch, 0.5, max_call_s=0.49)
+
+
+# ---- machine rates -------------------------------------------------------------------------
+
+
+def test_copy_bandwidth_is_the_median_of_the_repeats_counting_read_and_write(monkeypatch):
+    # three copies taking 2**-8, 2**-9 and 2**-7 s: median 2**-8, best 2**-9
+    clock = SequenceClock([1.0, 1.0 + 2**-8, 2.0, 2.0 + 2**-9, 3.0, 3.0 + 2**-7])
+    monkeypatch.setattr(membw, "time", types.SimpleNamespace(perf_counter=clock))
+    got = membw.copy_bandwidth(threads=2, nbytes=4 << 20, repeats=3)
+    # 4 MiB read + 4 MiB written = 8388608 bytes; / 2**-8 s = 2**31 B/s = 2.147483648 GB/s
+    assert got["bytes_per_copy"] == 8_388_608 and got["buffer_bytes"] == 4_194_304
+    assert got["median_s"] == 2**-8 and got["best_s"] == 2**-9
+    assert got["gbps"] == pytest.approx(2.147483648, rel=1e-12)
+    assert got["best_gbps"] == pytest.approx(4.294967296, rel=1e-12)
+    assert (got["threads"], got["repeats"]) == (2, 3)
+
+
+def test_copy_bandwidth_really_copies():
+    got = membw.copy_bandwidth(threads=0, nbytes=1 << 20, repeats=1)  # threads < 1: one thread
+    assert got["threads"] == 1 and got["bytes_per_copy"] == 2 << 20
+
+
+def test_default_copy_buffer_is_eight_l3s_but_at_least_256_mib():
+    mib = 1 << 20
+    assert membw.default_copy_bytes(64 * mib) == 512 * mib  # 8 x L3 beyond the floor: 8 x L3
+    assert membw.default_copy_bytes(32 * mib + 1) == 256 * mib + 8
+    assert membw.default_copy_bytes(32 * mib) == 256 * mib  # exactly the floor
+    assert membw.default_copy_bytes(16 * mib) == 256 * mib  # 128 MiB would be too small: the floor
+    assert membw.default_copy_bytes(None) == 256 * mib
+
+
+def test_gemm_rate_is_the_best_of_the_repeats(monkeypatch):
+    clock = SequenceClock([0.0, 0.5, 1.0, 1.25])  # 0.5 s, then 0.25 s
+    monkeypatch.setattr(membw, "time", types.SimpleNamespace(perf_counter=clock))
+    assert membw.gemm_flops_per_s(size=4, repeats=2) == 512.0  # 2 * 4**3 FLOP / 0.25 s

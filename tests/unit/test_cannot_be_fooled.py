@@ -199,7 +199,7 @@ def test_layers_forward_only_runtimes_and_one_hot_twins_by_plugin_id():
     assert results["layer-onehot"]["onehot_agrees_with_gather"].status == "passed"  # twin made by its factory
     inference = results["layer-inference"]
     assert inference["forward[float32]"].status == "passed" and inference["scalar_id"].status == "passed"
-    assert all(inference[c].status == "skipped" and "forward-only" in inference[c].detail
+    assert all(inference[c].status == "not_applicable" and "forward-only" in inference[c].detail
                for c in ("gradient[float32]", "duplicates_accumulate", "gradient_representation"))
 
 
@@ -239,6 +239,22 @@ def test_the_kill_rate_runner_reports_a_survivor(tmp_path):
     assert "Kill rate: **0/1**" in proc.stdout
     assert "not-a-bug | Claims a bug it does not have. | **SURVIVED**" in proc.stdout
     assert "survivors ['not-a-bug']" in proc.stderr
+    never = "**Never shown to fail** (no broken adapter fails them): deterministic, duplicates_accumulate,"
+    assert never in proc.stdout
+
+
+def test_a_check_no_broken_adapter_fails_is_named_unproven():
+    from harness.checks import CHECKS_BY_NAME
+    from harness.killrate import failed_by, unproven
+
+    shown = failed_by([{"id": "a", "killed_by": ["gradient[float16]", "scalar_id"]},
+                       {"id": "b", "killed_by": ["gradient[float16]", "gradient[float64]"]}])
+    assert shown["gradient[float16]"] == ["a", "b"] and shown["scalar_id"] == ["a"]
+    assert shown["gradient[float32]"] == []  # each dtype must be shown failing on its own
+    assert unproven({"failed_by": shown}) == sorted(
+        set(CHECKS_BY_NAME) - {"gradient[float16]", "gradient[float64]", "scalar_id"})
+    everything = failed_by([{"id": "all", "killed_by": list(CHECKS_BY_NAME)}])
+    assert unproven({"failed_by": everything}) == []
 
 
 def test_gradient_cases_stay_inside_the_summation_bound():

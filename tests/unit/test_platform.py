@@ -101,13 +101,44 @@ def test_the_resolution_follows_a_changed_declaration():
     assert "low_precision_accumulation[float16]" in declared_here(adapter).deviations
 
 
-def test_the_platform_is_read_from_the_adapter_and_this_machine():
+@pytest.fixture
+def machine_facts(monkeypatch):
+    """This machine, faked: an AMD CPU with avx2, and cores 0, 3 and 7 in our affinity mask."""
+    import harness.platform as platform_mod
+
+    monkeypatch.setattr(platform_mod, "cpu_identity", lambda: ("AuthenticAMD", frozenset({"avx2"})))
+    monkeypatch.setattr(platform_mod.os, "sched_getaffinity", lambda pid: {0, 3, 7})
+
+
+def test_the_platform_is_read_from_the_adapter_and_this_machine(machine_facts):
     adapter = Faithful()
-    platform = platform_of(adapter)
-    assert platform.device_type == "cpu" and platform.versions == {"numpy": np.__version__}
-    assert platform.threads >= 1
+    assert platform_of(adapter) == Platform(device_type="cpu", cpu_vendor="AuthenticAMD",
+                                            cpu_flags=frozenset({"avx2"}), threads=3,
+                                            versions={"numpy": np.__version__})
     adapter.device = "cuda:1"
     assert platform_of(adapter).device_type == "cuda"
+    adapter.versions = lambda: 1 / 0  # a broken versions(): no versions, not a crash
+    assert platform_of(adapter).versions == {}
+
+
+@pytest.mark.parametrize(("reported", "threads"), [
+    (7, 7),  # the adapter's own intra-op threads
+    (1, 1),  # the smallest count it may report
+    (0, 3),  # not a count: the affinity mask (3 cores)
+    (-2, 3),
+    ("4", 3),
+    (None, 3),
+])
+def test_threads_are_the_adapters_own_count_else_the_affinity_mask(machine_facts, reported, threads):
+    adapter = Faithful()
+    adapter.runtime_settings = lambda: {"num_threads": reported}
+    assert platform_of(adapter).threads == threads
+
+
+def test_threads_when_runtime_settings_break(machine_facts):
+    adapter = Faithful()
+    adapter.runtime_settings = lambda: 1 / 0
+    assert platform_of(adapter).threads == 3
 
 
 def _doc(machine: str, adapters: list) -> dict:
@@ -173,7 +204,7 @@ def test_builtin_declarations_name_their_platforms():
     gather = load_adapter("numpy-gather")
     rules = gather.declared.platform_deviations
     assert rules and all(holds(rule, platform_of(gather)) for rule in rules)  # NumPy saturates everywhere
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch's own declarations need torch installed")
     torch_gather, torch_sparse = load_adapter("torch-gather"), load_adapter("torch-sparse")
     cuda = replace(platform_of(torch_gather), device_type="cuda")
     # the dense CUDA backward accumulates in float32; the sparse one does not

@@ -105,3 +105,39 @@ def test_explicit_enabled_overrides_detection(monkeypatch, clock):
     p = Progress(2, "forced", stream=stream, enabled=True)
     p.advance("a")
     assert stream.getvalue().startswith("\r\x1b[2Kforced [a] 1/2 (50%)")
+
+
+def test_heartbeat_prints_exactly_when_its_interval_is_reached(monkeypatch, clock):
+    monkeypatch.setenv("CI", "true")
+    stream = Stream(tty=False)
+    p = Progress(4, "bench", stream=stream, heartbeat_s=10.0)
+    clock.now += 9.5
+    p.advance("numpy-gather")  # 9.5 s since the start: not yet
+    assert stream.getvalue() == ""
+    clock.now += 0.5
+    p.tick()  # 10 s: exactly the interval
+    assert stream.getvalue() == "bench [numpy-gather] 1/4 (25%) eta 30s\n"
+    clock.now += 9.75
+    p.advance("torch-gather")  # 9.75 s since that beat
+    assert stream.getvalue().count("\n") == 1
+    p.note("numpy-gather done")  # a note restarts the interval and is no beat of its own
+    clock.now += 9.75
+    p.tick()
+    assert stream.getvalue() == "bench [numpy-gather] 1/4 (25%) eta 30s\nnumpy-gather done\n"
+    clock.now += 0.25
+    p.tick()
+    assert stream.getvalue().endswith("numpy-gather done\nbench [torch-gather] 2/4 (50%) eta 30s\n")
+
+
+def test_no_heartbeat_unless_asked(monkeypatch, clock):
+    monkeypatch.setenv("CI", "true")
+    stream = Stream(tty=False)
+    p = Progress(2, "x", stream=stream)
+    clock.now += 3600
+    p.tick("a")
+    assert stream.getvalue() == ""
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(58.5, "58s"), (59.5, "1m00s"), (89.5, "1m30s")])
+def test_duration_rounds_half_to_even(seconds, text):
+    assert Progress._fmt(seconds) == text

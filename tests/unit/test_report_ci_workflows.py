@@ -44,7 +44,7 @@ def step_named(job: dict, needle: str) -> tuple[int, dict]:
     raise AssertionError(f"no step with {needle!r}")
 
 
-@pytest.fixture(params=["ci.yml", "gpu.yml"])
+@pytest.fixture(params=["ci.yml", "gpu.yml", "mutation.yml"])
 def workflow(request) -> tuple[str, dict]:
     return request.param, load(request.param)
 

@@ -41,7 +41,7 @@ def test_a_selective_run_replaces_only_the_cells_it_measured():
     assert cells["forward[float32]"]["status"] == "passed" and cells["forward[float32]"]["run_id"] == "r1"
     assert by_id["torch-gather"]["checks"][0]["run_id"] == "r1"  # not selected: kept as it was
     assert by_id["numpy-gather"]["counts"] == {"generated": 2, "passed": 1, "failed": 1, "xfailed": 0,
-                                               "skipped": 0, "examples": 6}
+                                               "not_applicable": 0, "skipped": 0, "examples": 6}
     assert again["hypothesis_profile"] == "mixed" and again["profiles"] == {"ci": 2, "dev": 1}
     assert [r["run_id"] for r in again["runs"]] == ["r1", "r2"] and again["runs"][1]["cells"] == 1
     assert again["wall_s"] == 1.5  # the README quotes the last complete, unselective run
@@ -94,12 +94,81 @@ def test_machine_dirs_are_separate_and_ids_validated(tmp_path, monkeypatch):
     assert machine.machine_id() == "x" * 64
 
 
-def test_default_machine_id_names_the_hardware(monkeypatch):
+H100 = {"name": "NVIDIA H100 80GB HBM3", "memory": "81559 MiB", "driver": "550.54.15"}
+
+
+def _fake_host(monkeypatch, tmp_path, cpu: str, mem_kib: int | None, gpus: list[dict]) -> None:
+    """A machine made of files: /proc/cpuinfo, /proc/meminfo and the sysfs cache sizes under
+    tmp_path, 8 CPUs of which 3 are ours, Linux on x86_64, and ``gpus`` from nvidia-smi."""
+    root = tmp_path / "host"
+    (root / "proc").mkdir(parents=True)
+    (root / "proc" / "cpuinfo").write_text(f"processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: {cpu}\n\n"
+                                           f"processor\t: 1\nmodel name\t: something else\n")
+    if mem_kib is not None:
+        (root / "proc" / "meminfo").write_text(f"MemFree:         1024 kB\nMemTotal:       {mem_kib} kB\n")
+    cache = root / "sys" / "devices" / "system" / "cpu" / "cpu0" / "cache"
+    for index, (level, size) in enumerate([("1", "48K"), ("1", "32K"), ("2", "2048K"), ("3", "105M")]):
+        (cache / f"index{index}").mkdir(parents=True)
+        (cache / f"index{index}" / "level").write_text(level + "\n")
+        (cache / f"index{index}" / "size").write_text(size + "\n")
+    monkeypatch.setattr(machine, "Path", lambda p: root / str(p).lstrip("/"))
+    monkeypatch.setattr(machine.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(machine.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(machine.platform, "platform", lambda: "Linux-6.1-x86_64-with-glibc2.36")
+    monkeypatch.setattr(machine.platform, "python_version", lambda: "3.11.9")
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0, 1, 5})
+    monkeypatch.setattr(machine, "gpus", lambda: gpus)
+    monkeypatch.setattr(machine, "git_commit", lambda: {"commit": "abc123", "dirty": False})
     monkeypatch.delenv(machine.ID_ENV, raising=False)
-    mid = machine.machine_id()
-    assert f"{os.cpu_count()}c" in mid and "/" not in mid
-    meta = machine.metadata()
-    assert meta["machine_id"] == mid and meta["cpu_count"] == os.cpu_count()
+
+
+def test_default_machine_id_names_the_hardware(monkeypatch, tmp_path):
+    # 15.4 GiB of memory rounds to 15g; "(R)" and "CPU @ 2.00GHz" are dropped; "NVIDIA" too
+    _fake_host(monkeypatch, tmp_path, "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz", 16_148_070, [H100])
+    assert machine.machine_id() == "linux-x86_64-intel-xeon-platinum-8480-8c-15g-h100-80gb-hbm3"
+
+
+def test_a_long_machine_id_is_cut_at_64_characters_without_a_trailing_dash(monkeypatch, tmp_path):
+    server = {"name": "NVIDIA RTX PRO 6000 Blackwell Server Edition"}
+    _fake_host(monkeypatch, tmp_path, "AMD EPYC 9654 96-Core Processor", 9 * 1024 * 1024, [server, H100])
+    # ...-9g-rtx-pro-6000-blackwell-server-edition: its 64th character is the "-" after blackwell
+    assert machine.machine_id() == "linux-x86_64-amd-epyc-9654-96-core-8c-9g-rtx-pro-6000-blackwell"
+
+
+def test_a_machine_id_without_memory_or_gpu(monkeypatch, tmp_path):
+    _fake_host(monkeypatch, tmp_path, "AMD EPYC 9654 96-Core Processor", None, [])
+    assert machine.machine_id() == "linux-x86_64-amd-epyc-9654-96-core-8c"
+
+
+def test_metadata_reports_the_machine_it_runs_on(monkeypatch, tmp_path):
+    _fake_host(monkeypatch, tmp_path, "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz", 16 * 1024 * 1024, [H100])
+    for name in ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "TF_NUM_INTRAOP_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("BLIS_NUM_THREADS", "9")  # not one the metadata records
+    assert machine.metadata() == {
+        "machine_id": "linux-x86_64-intel-xeon-platinum-8480-8c-16g-h100-80gb-hbm3",
+        "cpu_model": "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz",
+        "cpu_count": 8, "cpu_affinity": 3,
+        "memory_bytes": 16 * 2**30,
+        "l2_cache_bytes": 2 * 2**20,  # 2048K
+        "l3_cache_bytes": 105 * 2**20,  # 105M
+        "gpus": [H100],
+        "os": "Linux-6.1-x86_64-with-glibc2.36", "python": "3.11.9",
+        "git": {"commit": "abc123", "dirty": False},
+        "thread_env": {"OMP_NUM_THREADS": "3", "KERAS_BACKEND": "jax"},
+    }
+
+
+def test_cache_sizes_in_plain_bytes_and_where_sysfs_has_none(monkeypatch, tmp_path):
+    _fake_host(monkeypatch, tmp_path, "cpu", 1024, [])
+    l2 = tmp_path / "host" / "sys" / "devices" / "system" / "cpu" / "cpu0" / "cache" / "index2" / "size"
+    l2.write_text("1048576\n")
+    assert machine._cache_bytes("L2") == 1_048_576 and machine._cache_bytes("L4") is None
+    monkeypatch.setattr(machine, "Path", lambda p: tmp_path / "nothing" / str(p).lstrip("/"))
+    assert machine._cache_bytes("L2") is None and machine._memory_bytes() is None
 
 
 def test_readme_sections_are_replaced_between_markers_only(tmp_path):

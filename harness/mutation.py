@@ -1,0 +1,165 @@
+"""The mutation score of the harness itself: how many small edits to the modules that decide
+verdicts and figures the unit tests notice.
+
+    nox -s mutmut          # mutmut run, then: python -m harness.mutation --out results/mutation.json
+
+mutmut (configured in pyproject.toml, ``[tool.mutmut]``) writes one ``mutants/<module>.py.meta``
+per mutated module with the exit code of the tests for every mutant. A mutant is *killed* when
+the tests failed (or timed out, or crashed) with it in place, *survived* when they passed, and
+*untested* when no test reached its function. Survivors that cannot change behaviour are listed
+in ``tests/mutation_equivalent.toml`` with the reason and the mutated line, and leave the
+denominator; a listing whose line no longer matches the mutant is stale and counts for nothing.
+Exit status 1 when the score is under the goal or a listing is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import tomllib
+
+from harness.errors import HarnessError
+
+GOAL = 0.90
+EQUIVALENT_FILE = Path("tests/mutation_equivalent.toml")
+# mutmut's exit codes (mutmut/stats.py): the tests' exit status, or its own markers.
+KILLED_CODES = {1, 3, 24, -24, 152, 255, 36, 37, -11, -9}
+SURVIVED_CODES = {0}
+UNTESTED_CODES = {5, 33}
+
+
+def outcome(exit_code: int | None) -> str:
+    if exit_code in KILLED_CODES:
+        return "killed"
+    if exit_code in SURVIVED_CODES:
+        return "survived"
+    if exit_code in UNTESTED_CODES:
+        return "untested"
+    return "not checked"
+
+
+def read_meta(mutants_dir: Path) -> dict[str, dict[str, int | None]]:
+    """module path (harness/x.py) -> {mutant name: exit code}, from mutmut's .meta files."""
+    metas = sorted(mutants_dir.glob("**/*.py.meta"))
+    if not metas:
+        raise HarnessError(f"no mutmut results under {mutants_dir}/; run 'mutmut run' (nox -s mutmut) first")
+    out = {}
+    for meta in metas:
+        module = meta.relative_to(mutants_dir).as_posix().removesuffix(".meta")
+        out[module] = json.loads(meta.read_text())["exit_code_by_key"]
+    return out
+
+
+def mutated_line(diff: str) -> str:
+    """The first added line of a mutant's diff, stripped: what an equivalence listing names."""
+    return next((line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")),
+                "")
+
+
+def load_equivalent(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise HarnessError(f"{path}: not valid TOML ({exc}); fix the file") from None
+    for name, entry in data.items():
+        if not isinstance(entry, dict) or not entry.get("reason") or not entry.get("line"):
+            raise HarnessError(f"{path}: [{name!r}] needs a 'reason' and the mutated 'line'")
+    return data
+
+
+def score(meta: dict[str, dict], equivalent: dict[str, dict], diff_of) -> dict:
+    """Counts per module and overall; ``diff_of(module, name)`` gives a mutant's diff."""
+    modules, survivors, stale, honoured = {}, [], [], []
+    for module, codes in sorted(meta.items()):
+        counts = Counter(outcome(code) for code in codes.values())
+        for name, code in sorted(codes.items()):
+            if outcome(code) not in ("survived", "untested"):
+                continue
+            diff = diff_of(module, name)
+            listed = equivalent.get(name)
+            if listed and listed["line"].strip() == mutated_line(diff):
+                counts["equivalent"] += 1
+                counts[outcome(code)] -= 1
+                honoured.append({"name": name, "reason": listed["reason"]})
+                continue
+            if listed:
+                stale.append({"name": name, "listed_line": listed["line"], "mutated_line": mutated_line(diff)})
+            survivors.append({"name": name, "module": module, "outcome": outcome(code), "diff": diff})
+        modules[module] = _rate(counts)
+    total = _rate(sum((Counter(m["counts"]) for m in modules.values()), Counter()))
+    return {"modules": modules, "total": total, "survivors": survivors, "equivalent": honoured, "stale": stale}
+
+
+def _rate(counts: Counter) -> dict:
+    counted = counts["killed"] + counts["survived"] + counts["untested"]
+    return {"counts": {k: counts[k] for k in ("killed", "survived", "untested", "equivalent", "not checked")},
+            "score": counts["killed"] / counted if counted else None}
+
+
+def render(result: dict) -> str:
+    t = result["total"]
+    lines = [f"Mutation score of the modules that decide verdicts and figures: **{t['score']:.1%}** "
+             f"({t['counts']['killed']} of {t['counts']['killed'] + t['counts']['survived'] + t['counts']['untested']} "
+             f"mutants killed; {t['counts']['equivalent']} equivalent ones listed with their reason in "
+             f"`{EQUIVALENT_FILE}`), mutmut {result['mutmut']}, {result['created']}; goal {GOAL:.0%}.", "",
+             "| module | killed | survived | no test reaches it | equivalent | score |", "|---|---|---|---|---|---|"]
+    for module, m in result["modules"].items():
+        c = m["counts"]
+        lines.append(f"| `{module}` | {c['killed']} | {c['survived']} | {c['untested']} | {c['equivalent']} | "
+                     f"{m['score']:.1%} |" if m["score"] is not None else f"| `{module}` | 0 | 0 | 0 | 0 | - |")
+    if result["stale"]:
+        lines += ["", "Stale equivalence listings (the mutated line changed): "
+                  + ", ".join(s["name"] for s in result["stale"])]
+    return "\n".join(lines)
+
+
+def _mutmut_diff(module: str, name: str) -> str:
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    return get_diff_for_mutant(name, path=Path(module))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.mutation", description=__doc__.splitlines()[0])
+    parser.add_argument("--mutants", type=Path, default=Path("mutants"), help="mutmut's working folder")
+    parser.add_argument("--out", type=Path, default=None, help="write the score and the survivors here (JSON)")
+    parser.add_argument("--readme", type=Path, default=None, help="refresh this README's mutation section")
+    args = parser.parse_args(argv)
+    try:
+        from importlib.metadata import version
+
+        result = score(read_meta(args.mutants), load_equivalent(EQUIVALENT_FILE), _mutmut_diff)
+        result.update(created=datetime.now(timezone.utc).isoformat(timespec="seconds"), mutmut=version("mutmut"),
+                      goal=GOAL)
+        text = render(result)
+        if args.out:
+            from harness.results import atomic_write_json, atomic_write_text
+
+            atomic_write_json(args.out, result)
+            atomic_write_text(args.out.with_suffix(".md"), "# Mutation testing\n\n" + text + "\n\n"
+                              + "\n\n".join(f"## {s['name']} ({s['outcome']})\n\n```diff\n{s['diff']}\n```"
+                                            for s in result["survivors"]) + "\n")
+        if args.readme:
+            from harness.readme import replace_section
+
+            replace_section(args.readme, "mutation", text)
+    except HarnessError as exc:
+        print(f"mutation: {exc}", file=sys.stderr)
+        return 2
+    print(text)
+    if result["stale"] or result["total"]["score"] is None or result["total"]["score"] < GOAL:
+        print(f"mutation: score {result['total']['score']} under the goal {GOAL:.0%}, or stale listings "
+              f"{[s['name'] for s in result['stale']]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
