@@ -2,6 +2,7 @@
 
     python -m harness.conformance run [--jobs N] [--timeout S] [-- PYTEST ARGS]
     python -m harness.conformance readme results/<machine-id>
+    python -m harness.conformance render results/<machine-id>   # conformance.md again, nothing re-measured
 
 ``run`` (harness/supervisor.py) runs the checks in isolated processes and merges what they
 measured into ``results/<machine-id>/conformance.json``. The merge is by cell (adapter x
@@ -69,6 +70,16 @@ def _cells_of(entry: dict, default_profile: str | None) -> dict[str, dict]:
         out[c["check"]] = {**c, "status": current_status(c["status"], entry),
                            "profile": c.get("profile", default_profile), "run_id": c.get("run_id")}
     return out
+
+
+def current(doc: dict) -> dict:
+    """A stored document in today's vocabulary (statuses, counts), for rendering; nothing re-measured."""
+    profile = doc.get("hypothesis_profile")
+    adapters = []
+    for entry in doc.get("adapters", []):
+        info = {k: v for k, v in entry.items() if k not in ("observed", "counts", "checks")}
+        adapters.append(adapter_entry(info, _cells_of(entry, profile)))
+    return {**doc, "adapters": adapters}
 
 
 def merge_run(previous: dict | None, run: dict) -> dict:
@@ -276,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     readme = sub.add_parser("readme", help="refresh the README's conformance section from a results folder")
     readme.add_argument("results_dir", type=Path)
     readme.add_argument("--readme", type=Path, default=Path("README.md"))
+    render = sub.add_parser("render", help="rewrite a results folder's conformance.md from its conformance.json "
+                                           "(after a renderer or vocabulary change; nothing is re-measured)")
+    render.add_argument("results_dir", type=Path)
     pytest_args: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
@@ -286,9 +300,13 @@ def main(argv: list[str] | None = None) -> int:
             from harness.supervisor import run_conformance
 
             return run_conformance(jobs=args.jobs, timeout=args.timeout, pytest_args=pytest_args)
+        doc = current(read_json(args.results_dir / "conformance.json"))
+        if args.command == "render":
+            atomic_write_text(args.results_dir / "conformance.md", render_markdown(doc))
+            print(f"rewrote {args.results_dir / 'conformance.md'}")
+            return 0
         from harness.readme import replace_section
 
-        doc = read_json(args.results_dir / "conformance.json")
         replace_section(args.readme, "conformance", readme_section(doc, args.results_dir))
         print(f"updated the conformance section of {args.readme}")
         return 0

@@ -9,7 +9,7 @@ the tests failed (or timed out, or crashed) with it in place, *survived* when th
 *untested* when no test reached its function. Survivors that cannot change behaviour are listed
 in ``tests/mutation_equivalent.toml`` with the reason and the mutated line, and leave the
 denominator; a listing whose line no longer matches the mutant is stale and counts for nothing.
-Exit status 1 when the score is under the goal or a listing is stale.
+Exit status 1 when the run is incomplete, the score is under the goal or a listing is stale.
 """
 
 from __future__ import annotations
@@ -76,9 +76,12 @@ def load_equivalent(path: Path) -> dict[str, dict]:
 
 def score(meta: dict[str, dict], equivalent: dict[str, dict], diff_of) -> dict:
     """Counts per module and overall; ``diff_of(module, name)`` gives a mutant's diff."""
-    modules, survivors, stale, honoured = {}, [], [], []
+    modules, survivors, stale, honoured, not_measured = {}, [], [], [], {}
     for module, codes in sorted(meta.items()):
         counts = Counter(outcome(code) for code in codes.values())
+        if counts["not checked"] == len(codes):  # a narrowed run (nox -s mutmut -- 'harness.oracle*') left it out
+            not_measured[module] = len(codes)
+            continue
         for name, code in sorted(codes.items()):
             if outcome(code) not in ("survived", "untested"):
                 continue
@@ -94,7 +97,8 @@ def score(meta: dict[str, dict], equivalent: dict[str, dict], diff_of) -> dict:
             survivors.append({"name": name, "module": module, "outcome": outcome(code), "diff": diff})
         modules[module] = _rate(counts)
     total = _rate(sum((Counter(m["counts"]) for m in modules.values()), Counter()))
-    return {"modules": modules, "total": total, "survivors": survivors, "equivalent": honoured, "stale": stale}
+    return {"modules": modules, "total": total, "survivors": survivors, "equivalent": honoured, "stale": stale,
+            "not_measured": not_measured}
 
 
 def _rate(counts: Counter) -> dict:
@@ -114,6 +118,13 @@ def render(result: dict) -> str:
         c = m["counts"]
         lines.append(f"| `{module}` | {c['killed']} | {c['survived']} | {c['untested']} | {c['equivalent']} | "
                      f"{m['score']:.1%} |" if m["score"] is not None else f"| `{module}` | 0 | 0 | 0 | 0 | - |")
+    if result["not_measured"]:
+        lines += ["", "Not measured by this run: " + ", ".join(f"`{m}` ({n} mutants)"
+                                                           for m, n in result["not_measured"].items()) + "."]
+    unchecked = [m for m, r in result["modules"].items() if r["counts"]["not checked"]]
+    if unchecked:
+        lines += ["", f"**Incomplete run**: {t['counts']['not checked']} mutants were not checked (in "
+                  + ", ".join(f"`{m}`" for m in unchecked) + "); their modules' scores cover the checked ones only."]
     if result["stale"]:
         lines += ["", "Stale equivalence listings (the mutated line changed): "
                   + ", ".join(s["name"] for s in result["stale"])]
@@ -154,9 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutation: {exc}", file=sys.stderr)
         return 2
     print(text)
-    if result["stale"] or result["total"]["score"] is None or result["total"]["score"] < GOAL:
-        print(f"mutation: score {result['total']['score']} under the goal {GOAL:.0%}, or stale listings "
-              f"{[s['name'] for s in result['stale']]}", file=sys.stderr)
+    complete = not result["total"]["counts"]["not checked"] and not result["not_measured"]
+    if not complete or result["stale"] or result["total"]["score"] is None or result["total"]["score"] < GOAL:
+        print(f"mutation: score {result['total']['score']} (goal {GOAL:.0%}), complete run: {complete}, stale "
+              f"listings {[s['name'] for s in result['stale']]}", file=sys.stderr)
         return 1
     return 0
 

@@ -83,3 +83,21 @@ def test_the_committed_score_meets_the_goal():
 
     committed = json.loads((Path(__file__).resolve().parents[2] / "results" / "mutation.json").read_text())
     assert committed["total"]["score"] >= mutation.GOAL and not committed["stale"]
+
+
+def test_an_incomplete_run_says_which_modules_it_left_unchecked():
+    result = mutation.score(META, {}, _diff)
+    text = mutation.render({**result, "mutmut": "3.8", "created": "now"})
+    assert "**Incomplete run**: 1 mutants were not checked (in `harness/tolerance.py`)" in text
+    complete = mutation.score({"harness/oracle.py": {"harness.oracle.x_forward__mutmut_3": 1}}, {}, _diff)
+    assert "Incomplete" not in mutation.render({**complete, "mutmut": "3.8", "created": "now"})
+
+
+def test_a_module_left_out_of_a_narrowed_run_is_not_measured_not_scored():
+    left_out = {"harness.checks.x_run__mutmut_1": None, "harness.checks.x_run__mutmut_2": None}
+    meta = {**META, "harness/checks.py": left_out}
+    result = mutation.score(meta, {}, _diff)
+    assert result["not_measured"] == {"harness/checks.py": 2} and "harness/checks.py" not in result["modules"]
+    assert result["total"]["score"] == 3 / 6  # as without it
+    text = mutation.render({**result, "mutmut": "3.8", "created": "now"})
+    assert "Not measured by this run: `harness/checks.py` (2 mutants)." in text

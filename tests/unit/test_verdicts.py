@@ -120,3 +120,21 @@ def test_documents_from_before_not_applicable_read_in_todays_vocabulary():
         "run_id": "r", "profile": "ci", "machine": raw["machine"], "adapters": {}, "cells": {},
         "summary": {"selection": "nothing", "started": "", "wall_s": 1.0, "processes": 1, "complete": False}})
     assert {(a["id"], c["check"]): c["status"] for a in merged["adapters"] for c in a["checks"]} == want
+
+
+def test_render_rewrites_conformance_md_in_todays_vocabulary_without_touching_the_record(tmp_path):
+    from harness import conformance
+
+    src = ROOT / "results" / "linux-x86_64-amd-epyc-2c-24g" / "conformance.json"
+    (tmp_path / "conformance.json").write_bytes(src.read_bytes())
+    assert conformance.main(["render", str(tmp_path)]) == 0
+    md = (tmp_path / "conformance.md").read_text()
+    assert (tmp_path / "conformance.json").read_bytes() == src.read_bytes()  # the record stays as measured
+    assert r"numpy-onehot :: forward\[bfloat16\] (not applicable): bfloat16 weights not declared" in md
+    assert "| n/a |" in md
+    assert " (skipped): " not in md  # no adapter was skipped whole on that machine
+    counts = next(line for line in md.splitlines() if line.startswith("| numpy-onehot | numpy |"))
+    raw = json.loads(src.read_text())
+    onehot = next(a for a in raw["adapters"] if a["id"] == "numpy-onehot")
+    n_a = sum(c["status"] == "skipped" for c in onehot["checks"])
+    assert [c.strip() for c in counts.strip("|").split("|")][8:10] == [str(n_a), "0"]  # n/a, skipped
