@@ -79,8 +79,8 @@ def score(meta: dict[str, dict], equivalent: dict[str, dict], diff_of) -> dict:
     modules, survivors, stale, honoured, not_measured = {}, [], [], [], {}
     for module, codes in sorted(meta.items()):
         counts = Counter(outcome(code) for code in codes.values())
-        if counts["not checked"] == len(codes):  # a narrowed run (nox -s mutmut -- 'harness.oracle*') left it out
-            not_measured[module] = len(codes)
+        if counts["not checked"]:  # left out of a narrowed run (nox -s mutmut -- 'harness.oracle*'), or stopped
+            not_measured[module] = {"mutants": len(codes), "checked": len(codes) - counts["not checked"]}
             continue
         for name, code in sorted(codes.items()):
             if outcome(code) not in ("survived", "untested"):
@@ -119,12 +119,9 @@ def render(result: dict) -> str:
         lines.append(f"| `{module}` | {c['killed']} | {c['survived']} | {c['untested']} | {c['equivalent']} | "
                      f"{m['score']:.1%} |" if m["score"] is not None else f"| `{module}` | 0 | 0 | 0 | 0 | - |")
     if result["not_measured"]:
-        lines += ["", "Not measured by this run: " + ", ".join(f"`{m}` ({n} mutants)"
-                                                           for m, n in result["not_measured"].items()) + "."]
-    unchecked = [m for m, r in result["modules"].items() if r["counts"]["not checked"]]
-    if unchecked:
-        lines += ["", f"**Incomplete run**: {t['counts']['not checked']} mutants were not checked (in "
-                  + ", ".join(f"`{m}`" for m in unchecked) + "); their modules' scores cover the checked ones only."]
+        lines += ["", "Not measured completely by this run, so not in the score: " + ", ".join(
+            f"`{m}` ({n['checked']} of {n['mutants']} mutants checked)" for m, n in result["not_measured"].items())
+            + "."]
     if result["stale"]:
         lines += ["", "Stale equivalence listings (the mutated line changed): "
                   + ", ".join(s["name"] for s in result["stale"])]
@@ -165,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutation: {exc}", file=sys.stderr)
         return 2
     print(text)
-    complete = not result["total"]["counts"]["not checked"] and not result["not_measured"]
+    complete = not result["not_measured"]
     if not complete or result["stale"] or result["total"]["score"] is None or result["total"]["score"] < GOAL:
         print(f"mutation: score {result['total']['score']} (goal {GOAL:.0%}), complete run: {complete}, stale "
               f"listings {[s['name'] for s in result['stale']]}", file=sys.stderr)

@@ -3,6 +3,7 @@ each one hands the adapter, the exact failure it reports (message and repro snip
 records in ``observed``, and both sides of every boundary it draws. Small hand-made adapters
 on top of ``Faithful`` model the bugs; every check runs directly with a fresh ``Context``."""
 
+import ml_dtypes
 import numpy as np
 import pytest
 from broken_adapters import Faithful, LosesDuplicates, _declared
@@ -796,16 +797,12 @@ class FlushesSubnormals(Faithful):
 
     def forward(self, weights, ids):
         out = np.take(weights, ids, axis=0)
-        tiny = np.finfo(np.float32).tiny if out.dtype == np.float32 else None
+        smallest_normal = float(ml_dtypes.finfo(out.dtype).smallest_normal)
         flat = out.astype(np.float64)
-        smallest_normal = float(__import__("ml_dtypes").finfo(out.dtype).smallest_normal)
-        del tiny
         return np.where(np.abs(flat) < smallest_normal, 0.0, flat).astype(out.dtype)
 
 
 def _subnormal_table(dtype):
-    import ml_dtypes
-
     weights = checks._labelled_table(4, 3, dtype)
     tiny = float(ml_dtypes.finfo(np_dtype(dtype)).smallest_subnormal)
     weights[1] = (np.array([1.0, 2.0, 3.0]) * tiny).astype(np_dtype(dtype))

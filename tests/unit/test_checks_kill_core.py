@@ -428,8 +428,8 @@ def test_rows_of_the_wrong_shape_are_reported_with_both_shapes():
 
 def test_rows_of_the_wrong_dtype_are_reported_with_both_dtypes():
     adapter, want = Faithful(), W[IDS]
-    assert _rows_failure(adapter, want.astype(np.float64), want) == _failure(
-        adapter, "output dtype float64, expected the weight dtype float32", LOOKUP, FORWARD, W=W, ids=IDS)
+    assert _rows_failure(adapter, want.astype(np.float16), want) == _failure(
+        adapter, "output dtype float16, expected the weight dtype float32", LOOKUP, FORWARD, W=W, ids=IDS)
 
 
 def test_rows_are_bit_exact_by_default_and_the_first_difference_is_shown():
@@ -466,6 +466,9 @@ def test_rows_from_a_coarser_matmul_are_allowed_its_rounding_and_no_more():
     within = (want + tol).astype(np.float32)
     assert "differ from W[ids] (bit-exact)" in _rows_failure(adapter, within, want, "float16")
     C._expect_rows(adapter, within, want, {"W": W, "ids": IDS}, "float32")
+    # Without a named dtype the table's own dtype sets it: float16 is as fine as tf32, so bit-exact.
+    want16 = want.astype(np.float16)
+    assert "differ from W[ids] (bit-exact)" in _rows_failure(adapter, want16 * np.float16(2), want16)
 
 
 def test_forward_and_gradient_checks_both_against_the_oracle_with_wrapped_ids():
@@ -564,7 +567,7 @@ def test_a_row_off_by_more_than_the_summation_bound_differs_from_the_scatter_add
     tol = u * 17.0 + (u / (1 - u)) * 17.0  # row 2 col 1: two ids, |exact| = 17, sum|up| = 17
     got = EXACT.astype(np.float32)
     got[0, 0] = 2.5  # one id: the bound is u*|exact| only
-    got[2, 1] = np.float32(17.0 + 2.0 ** -19)
+    got[2, 1] = np.float32(17.0 + 2.0 ** -18)  # two ulps
     assert abs(float(got[2, 1]) - 17.0) > tol
     text = _grad_failure(Faithful(), got)
     assert text == _failure(
