@@ -42,20 +42,27 @@ def real_tree(real_results, tmp_path) -> RealResults:
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_child_processes_under_mutmut():
-    """Under mutmut (nox -s mutmut) a test that starts a process is skipped when it does: the
-    child would import the mutated harness without mutmut's bookkeeping, and mutmut picks the
-    tests for a mutant from the calls it saw in-process anyway. Session-wide, so that session
-    fixtures which run the real writers are skipped too."""
+    """Under mutmut (nox -s mutmut) a test that starts a Python process is skipped when it does:
+    the child would import the mutated harness without mutmut's bookkeeping, and mutmut picks
+    the tests for a mutant from the calls it saw in-process anyway. Other programs (nvidia-smi,
+    lscpu) run as usual. Session-wide, so session fixtures that run the real writers skip too."""
     if "MUTANT_UNDER_TEST" not in os.environ:
         yield
         return
     import subprocess
 
-    def refuse(*args, **kwargs):
-        pytest.skip("starts a process: not run under mutmut")
+    real_popen = subprocess.Popen
+
+    class PythonChildrenRefused(real_popen):
+        def __init__(self, args, *rest, **kwargs):
+            program = args if isinstance(args, str) else str(next(iter(args), ""))
+            if Path(program.split()[0] if isinstance(args, str) else program).name.startswith("python") \
+                    or program == sys.executable:
+                pytest.skip("starts a Python process: not run under mutmut")
+            super().__init__(args, *rest, **kwargs)  # nvidia-smi, lscpu, git: as usual
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(subprocess, "Popen", refuse)
+        patch.setattr(subprocess, "Popen", PythonChildrenRefused)
         yield
 
 
