@@ -57,13 +57,17 @@ def test_error_rows_carry_the_exception_and_the_other_rows_still_measure(tiny):
         assert row["skip_reason"] == "RuntimeError: kernel launch failed: table too large"
         assert row["median_s"] is None
     assert _row(rows, "fault-large-tables", "forward", 256)["status"] == "ok"
-    assert _row(rows, "fault-large-tables", "forward_backward", 262144)["status"] == "ok"
+    assert _row(rows, "fault-large-tables", "forward_backward", 4096)["status"] == "ok"  # the fault is in forward
 
 
 def test_timed_rows_have_rounds_within_the_profile_and_a_spread(tiny):
     _, _, rows, _ = tiny
-    timed = [r for r in rows if r["adapter"] == "numpy-gather" and r["status"] == "ok"]
-    assert len(timed) == 2 * 5 + 1 + 2  # 2 passes x 5 vocabularies, the stream case, 2 floor rows
+    gather = [r for r in rows if r["adapter"] == "numpy-gather"]
+    assert len(gather) == 2 * 5 + 1 + 2  # 2 passes x 5 vocabularies, the stream case, 2 floor rows
+    # A loaded machine may push a large case past the 4 ms per-call limit; nothing else may stop a row.
+    assert all(r["status"] == "ok" or "per-call limit" in r["skip_reason"] for r in gather)
+    assert all(r["status"] == "ok" for r in gather if r["vocab"] <= 4096)
+    timed = [r for r in gather if r["status"] == "ok"]
     for row in timed:
         assert TINY.min_rounds <= row["rounds"] <= TINY.max_rounds, row
         assert 0 < row["median_s"] < TINY.max_call_s, row
