@@ -55,9 +55,9 @@ def _no_child_processes_under_mutmut():
 
     class PythonChildrenRefused(real_popen):
         def __init__(self, args, *rest, **kwargs):
-            program = args if isinstance(args, str) else str(next(iter(args), ""))
-            if Path(program.split()[0] if isinstance(args, str) else program).name.startswith("python") \
-                    or program == sys.executable:
+            words = args.split() if isinstance(args, str) else [str(a) for a in args]
+            program = words[0] if words else ""
+            if program == sys.executable or Path(program).name.startswith("python"):
                 pytest.skip("starts a Python process: not run under mutmut")
             super().__init__(args, *rest, **kwargs)  # nvidia-smi, lscpu, git: as usual
 
