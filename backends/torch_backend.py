@@ -86,6 +86,18 @@ class TorchEmbedding(EmbeddingAdapter):
         with self.torch.no_grad():
             return module(ids)
 
+    def output_buffer(self, module, ids):
+        if self.variant != "gather":
+            return None
+        weight = module.weight
+        return self.torch.empty(tuple(ids.shape) + (weight.shape[1],), dtype=weight.dtype, device=weight.device)
+
+    def forward_into(self, module, ids, out):
+        # nn.Embedding's forward is an index_select of the weight's rows; here into ``out``.
+        with self.torch.no_grad():
+            self.torch.index_select(module.weight, 0, ids.reshape(-1), out=out.view(-1, out.shape[-1]))
+        return out
+
     def gradient(self, module, ids, upstream):
         module.weight.grad = None
         module(ids).backward(upstream)

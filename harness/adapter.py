@@ -28,6 +28,12 @@ OUTCOMES = ("raise", "wrap", "clamp", "nan", "zeros", "undefined")
 Variant = Literal["gather", "onehot"]
 
 
+# A folder the processes of one conformance run share (nox -s conformance sets it): a backend
+# may keep compiled programs there, so a program compiled for one adapter is not compiled
+# again for the next one on the same framework. Unset: nothing is shared.
+COMPILE_CACHE_ENV = "EMBEDDING_HARNESS_COMPILE_CACHE"
+
+
 @dataclass(frozen=True)
 class Deviates:
     """A declared deviation that holds only on some platforms, as data (after PyTorch OpInfo's
@@ -128,6 +134,16 @@ class EmbeddingAdapter(ABC):
     @abstractmethod
     def forward(self, weights: Any, ids: Any) -> Any:
         """The embedding lookup on native values."""
+
+    def output_buffer(self, weights: Any, ids: Any) -> Any | None:
+        """A buffer for ``forward_into`` to fill, or None when every call allocates its own output
+        (immutable arrays: JAX, TensorFlow). Cold benchmark rows use it, so that they time rows
+        coming from memory rather than the page faults of a fresh output."""
+        return None
+
+    def forward_into(self, weights: Any, ids: Any, out: Any) -> Any:
+        """The lookup written into ``out`` (from ``output_buffer``); returns ``out``."""
+        raise NotImplementedError(f"{self.id} offers no output buffer")
 
     def gradient(self, weights: Any, ids: Any, upstream: Any) -> Any:
         """Forward and backward: the weight gradient (dense or sparse, native). Forward-only

@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 
 from harness import hypothesis_profiles, machine
+from harness.adapter import COMPILE_CACHE_ENV
 from harness.checks import CHECKS, LAST_CALL_ENV
 from harness.conformance import cell, record_run
 from harness.errors import HarnessError, UnknownAdapter
@@ -179,6 +180,7 @@ class UnitRun:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, str(REPO), env.get("PYTHONPATH", "")) if p)
         env.pop(ENV_VAR, None)  # the unit's --adapters is the selection
         env[LAST_CALL_ENV] = str(self.last_call_path)
+        env[COMPILE_CACHE_ENV] = str(self.scratch / "compile-cache")
         with open(self.log_path, "wb") as log:
             # A session of its own: the whole process group can be killed, and a terminal's
             # Ctrl-C reaches the supervisor only, which then stops everything itself.

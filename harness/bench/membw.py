@@ -21,34 +21,45 @@ MiB = 2**20
 
 
 def default_copy_bytes(l3_bytes: int | None) -> int:
-    return max(256 * MiB, 8 * (l3_bytes or 0))
+    """STREAM's rule: each array at least 4 x the last-level cache; at least 256 MiB."""
+    return max(256 * MiB, 4 * (l3_bytes or 0))
 
 
-def copy_bandwidth(threads: int, nbytes: int, repeats: int = 5) -> dict:
-    """Median-of-``repeats`` GB/s (1e9) of a ``nbytes`` float64 copy split over ``threads``."""
+def copy_bandwidth(threads: int, nbytes: int, repeats: int = 5, single_thread_repeats: int = 0) -> dict:
+    """Median-of-``repeats`` GB/s (1e9) of a ``nbytes`` float64 copy split over ``threads``; with
+    ``single_thread_repeats``, also the single-thread figure over the same buffers (faulting
+    in gigabytes of fresh pages twice cost a part more than its copies did)."""
     threads = max(1, threads)
     src = np.ones(max(nbytes // 8, threads), dtype=np.float64)
     dst = np.zeros_like(src)  # zeros_like + the warm-up copy fault every page in first
-    src_parts = np.array_split(src, threads)
-    dst_parts = np.array_split(dst, threads)
+    moved = 2 * src.nbytes
 
-    def copy(k: int) -> None:
-        np.copyto(dst_parts[k], src_parts[k])
+    def timed_copies(n_threads: int, count: int) -> list[float]:
+        src_parts, dst_parts = np.array_split(src, n_threads), np.array_split(dst, n_threads)
 
-    times = []
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(copy, range(threads)))
-        for _ in range(repeats):
-            start = time.perf_counter()
-            list(pool.map(copy, range(threads)))
-            times.append(time.perf_counter() - start)
+        def copy(k: int) -> None:
+            np.copyto(dst_parts[k], src_parts[k])
+
+        times = []
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            list(pool.map(copy, range(n_threads)))
+            for _ in range(count):
+                start = time.perf_counter()
+                list(pool.map(copy, range(n_threads)))
+                times.append(time.perf_counter() - start)
+        return times
+
+    times = timed_copies(threads, repeats)
     if not np.array_equal(dst[:: max(1, dst.size // 1000)], src[:: max(1, src.size // 1000)]):
         raise RuntimeError("copy-bandwidth probe: destination differs from source")
     median = float(np.median(times))
-    moved = 2 * src.nbytes
-    return {"gbps": moved / median / 1e9, "best_gbps": moved / min(times) / 1e9, "bytes_per_copy": moved,
-            "buffer_bytes": src.nbytes, "threads": threads, "repeats": repeats, "best_s": min(times),
-            "median_s": median}
+    out = {"gbps": moved / median / 1e9, "best_gbps": moved / min(times) / 1e9, "bytes_per_copy": moved,
+           "buffer_bytes": src.nbytes, "threads": threads, "repeats": repeats, "best_s": min(times),
+           "median_s": median}
+    if single_thread_repeats:
+        single = timed_copies(1, single_thread_repeats) if threads > 1 else times
+        out["single_thread_gbps"] = moved / float(np.median(single)) / 1e9
+    return out
 
 
 def gemm_flops_per_s(size: int = 1024, repeats: int = 3) -> float:

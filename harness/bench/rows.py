@@ -12,10 +12,10 @@ COLUMNS = (
     "adapter", "framework", "variant", "device", "dtype", "index_dtype", "pass", "vocab", "dim",
     "n_ids", "distribution", "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps",
     "pct_copy_bw", "pct_peak_bw", "gflops", "peak_mem_bytes", "table_bytes", "fits_in_cache", "compile_s",
-    "wall_median_s", "status", "skip_reason", "part", "run_id",
+    "wall_median_s", "output", "status", "skip_reason", "part", "run_id",
 )
 # Columns added after bench.csv files were committed: older files lack them (read as empty).
-LATER_COLUMNS = ("run_id", "pct_peak_bw")
+LATER_COLUMNS = ("run_id", "pct_peak_bw", "output")
 MEASURED = ("median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
             "peak_mem_bytes", "compile_s", "wall_median_s")
 
@@ -69,7 +69,7 @@ def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = No
         "variant": adapter.get("variant"), "device": adapter.get("device"), "dtype": case.get("dtype"),
         "index_dtype": case.get("index_dtype"), "pass": case.get("pass"), "vocab": case.get("vocab"),
         "dim": case.get("dim"), "n_ids": case.get("n_ids"), "distribution": case.get("distribution"),
-        "dup_rate": case.get("dup_rate"), "status": status, "part": record.get("part"),
+        "dup_rate": case.get("dup_rate"), "output": case.get("output"), "status": status, "part": record.get("part"),
         "skip_reason": case.get("reason") if status != "ok" else None,
     })
     if row["dtype"] and row["vocab"] and row["dim"]:

@@ -13,9 +13,11 @@ import datetime as _dt
 import gc
 import itertools
 import os
+import random
 import sys
 import time
 import timeit
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from harness import machine
 from harness.bench import membw, timing
 from harness.bench.sweep import (
     DEFAULT_ONEHOT_BUDGET,
+    STREAM,
     Case,
     GiB,
     Inputs,
@@ -35,6 +38,7 @@ from harness.bench.sweep import (
     duplicate_share,
     index_dtype_for,
     onehot_memory_reason,
+    randomised_blocks,
     stream_batches,
 )
 from harness.errors import HarnessError
@@ -144,8 +148,10 @@ class BenchSession:
         # finds them instead of drawing gigabytes again.
         self.inputs = Inputs(capacity_bytes=max(2 * GiB, 4 * self.profile.max_output_bytes))
         self.guard = OneHotTimeGuard(None, self.profile.max_call_s)
-        self._prepared: tuple[tuple, Any] | None = None
-        self._last_adapter: str | None = None
+        self._table: tuple | None = None  # the table shape whose prepared copies are held
+        self._tables: dict[str, Any] = {}  # adapter id -> that table, prepared by the adapter
+        self._last_framework: str | None = None
+        self.order_seed: int | None = None
         self._ready = False
         self.started = now()
 
@@ -168,7 +174,11 @@ class BenchSession:
             for case in cases_for(self.profile, adapter.declared.weight_dtypes):
                 key = f"{adapter.id}-{case.key}"
                 self.items[key] = Item(key, adapter.id, case, slot)
-        return list(self.items.values())
+        # The order is random within each table, from a seed the record keeps.
+        self.order_seed = zlib.crc32(f"{self.run_id}/{self.part}/{self.started}".encode())
+        ordered = randomised_blocks(list(self.items.values()), random.Random(self.order_seed))
+        self.items = {item.key: item for item in ordered}
+        return ordered
 
     def start(self) -> None:
         """Once, before the first case: threads, machine rates, adapter metadata."""
@@ -185,9 +195,7 @@ class BenchSession:
         meta = machine.metadata()
         self.l3_bytes = meta.get("l3_cache_bytes")
         nbytes = self.profile.copy_bytes or membw.default_copy_bytes(meta.get("l3_cache_bytes"))
-        self.copy_bw = membw.copy_bandwidth(self.threads, nbytes, repeats=10)
-        self.copy_bw["single_thread_gbps"] = (membw.copy_bandwidth(1, nbytes)["gbps"]
-                                              if self.threads > 1 else self.copy_bw["gbps"])
+        self.copy_bw = membw.copy_bandwidth(self.threads, nbytes, repeats=7, single_thread_repeats=3)
         self.gemm_flops = membw.gemm_flops_per_s()
         self.guard.gemm = self.gemm_flops
         if any(i.slot is not None and i.slot.adapter is not None and i.slot.adapter.device == "cuda"
@@ -213,28 +221,34 @@ class BenchSession:
 
     # --- one case -------------------------------------------------------------------------
     def _weights(self, adapter, case: Case):
-        """Prepared table, reused while consecutive cases share adapter and table shape."""
-        key = (adapter.id, case.vocab, case.dim, case.dtype)
-        if self._prepared is None or self._prepared[0] != key:
-            self._prepared = None
-            gc.collect()
+        """The table as this adapter prepared it, kept for every adapter while the cases share
+        its shape (they run as one block, see ``randomised_blocks``)."""
+        table = (case.vocab, case.dim, case.dtype)
+        if self._table != table:
+            self.release()
+            self._table = table
+        if adapter.id not in self._tables:
             w = adapter.prepare_weights(self.inputs.weights(case.vocab, case.dim, case.dtype))
             adapter.synchronize(w)
-            self._prepared = (key, w)
-        return self._prepared[1]
+            self._tables[adapter.id] = w
+        return self._tables[adapter.id]
 
     def release(self) -> None:
-        self._prepared = None
+        self._tables.clear()
+        self._table = None
         gc.collect()
 
-    def switch_adapter(self, adapter_id: str) -> None:
-        """Drop the previous adapter's table, then pause: thread pools of the framework that
-        just ran (OpenBLAS, OpenMP, Eigen) keep spinning for a while, and on a machine with
-        as many threads as cores they delay the next framework's first cases (measured:
-        8 ms per call instead of 40 us for torch right after NumPy's BLAS)."""
+    def switch_framework(self, label: str) -> None:
+        """Before another framework (or the self-check) runs: drop the tables, then pause:
+        thread pools of the framework that just ran (OpenBLAS, OpenMP, Eigen) keep spinning
+        for a while, and on a machine with as many threads as cores they delay the next
+        framework's first cases (measured: 8 ms per call instead of 40 us for torch right
+        after NumPy's BLAS). Adapters of one framework share its pools: no pause between them."""
+        if label == self._last_framework:
+            return
         self.release()
         time.sleep(SETTLE_S)
-        self._last_adapter = adapter_id
+        self._last_framework = label
 
     def run_item(self, benchmark, key: str) -> dict:
         item = self.items[key]
@@ -255,8 +269,7 @@ class BenchSession:
                       or self.guard.reason(adapter.id, case, host_gemm=adapter.device == "cpu"))
             if reason:
                 raise CaseSkipped(reason)
-        if self._last_adapter != adapter.id:
-            self.switch_adapter(adapter.id)
+        self.switch_framework(framework_label(adapter))
         count = stream_batches(case, self._cache_bytes(adapter))
         more = [b.astype(index_dtype) for b in self.inputs.id_batches(case.vocab, case.n_ids, case.distribution,
                                                                         count)[1:]]
@@ -282,7 +295,14 @@ class BenchSession:
         for ids in batches:
             sync(ids)
         rotation = itertools.cycle(batches)
-        if case.pass_ == "forward":
+        # Cold rows time rows coming from memory: into one output buffer where the framework
+        # takes one, not into fresh pages every call.
+        buffer = adapter.output_buffer(w, batches[0]) if case.pass_ == "forward" and case.distribution == STREAM \
+            else None
+        if buffer is not None:
+            def call():
+                return adapter.forward_into(w, next(rotation), buffer)
+        elif case.pass_ == "forward":
             fn = adapter.compile(lambda w, ids: adapter.forward(w, ids))
 
             def call():
@@ -296,7 +316,8 @@ class BenchSession:
                 return fn(w, next(rotation), up)
 
         self.timed = bool(benchmark.enabled)
-        out: dict[str, Any] = {"device": adapter.device, "id_batches": len(batches)}
+        out: dict[str, Any] = {"device": adapter.device, "id_batches": len(batches),
+                               "output": "preallocated" if buffer is not None else "per call"}
         out["compile_s"] = timing.timed_call(call, sync)
         second = timing.timed_call(call, sync)
         if adapter.variant == "onehot":
@@ -370,9 +391,7 @@ class BenchSession:
         adapter = NumpyGather() if adapter_id == "numpy-gather" else next(
             i.slot.adapter for i in self.items.values() if i.slot is not None and i.slot.adapter is not None
             and i.slot.adapter.id == adapter_id)
-        label = f"self-check {adapter_id}"
-        if self._last_adapter != label:
-            self.switch_adapter(label)
+        self.switch_framework(f"self-check {adapter_id}")
         vocab, dim = self.profile.self_check
         case = Case("forward", "float32", vocab, dim, self.profile.n_ids, "uniform")
         index_dtype = index_dtype_for(adapter.declared.index_dtypes) or "int64"
@@ -442,6 +461,8 @@ class BenchSession:
             "load_average": {**self.load_average, "end": os.getloadavg()},
             "busy_share": self.busy_share,
             "timed_s": round(self.timed_s, 3),
+            "case_order": {"design": "tables in order, (adapter, case) pairs random within each table",
+                           "seed": self.order_seed},
             "device_copy_bandwidth": self.device_info,
             "onehot_mem_budget": self.onehot_budget,
             "adapters": self.adapters,

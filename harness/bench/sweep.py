@@ -13,6 +13,7 @@ so a large vocabulary never crashes the run.
 from __future__ import annotations
 
 import math
+import random
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from itertools import product
@@ -97,7 +98,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full", n_ids=16384, case_budget_s=0.25, min_rounds=7, max_rounds=200,
-        min_round_s=2e-3, max_call_s=0.6, self_check_repeats=5,
+        min_round_s=2e-3, max_call_s=0.6, self_check_repeats=3,
         blocks=(
             Block(vocabs=_FULL_VOCABS, dims=(64, 256)),
             Block(vocabs=_FULL_VOCABS, dims=(64,), distributions=("zipf",)),
@@ -223,11 +224,33 @@ def cases_for(profile: Profile, weight_dtypes=("float32",)) -> list[Case]:
             if (dtype in weight_dtypes and case.table_bytes <= profile.max_table_bytes
                     and case.output_bytes <= profile.max_output_bytes):
                 seen.add(case)
-    dtype_rank = {"float32": 0, "bfloat16": 1, "float16": 2}
-    ordered = sorted(seen, key=lambda c: (dtype_rank.get(c.dtype, 9), c.dtype, c.dim, c.vocab, c.n_ids,
-                                          PASSES.index(c.pass_), c.distribution))
+    ordered = sorted(seen, key=lambda c: (*table_order(c), c.n_ids, PASSES.index(c.pass_), c.distribution))
     if profile.floor and "float32" in weight_dtypes:
         ordered = [Case(p, "float32", FLOOR_VOCAB, FLOOR_DIM, FLOOR_N, "uniform") for p in PASSES] + ordered
+    return ordered
+
+
+def table_order(case: Case) -> tuple:
+    """Tables in the order a run prepares them: float32 first, then by width and vocabulary."""
+    return {"float32": 0, "bfloat16": 1, "float16": 2}.get(case.dtype, 9), case.dtype, case.dim, case.vocab
+
+
+def randomised_blocks(items: list, rng: random.Random) -> list:
+    """A randomised block design over items with a ``.case`` (None first: nothing to time).
+
+    The blocks are the tables, in ``table_order``: each adapter prepares a table once, and
+    every one-hot series still meets its vocabularies in growing order (its time guard
+    extrapolates from the last one). Inside a block every (adapter, case) pair runs in random
+    order, so adapters compared on one case are measured side by side, in an order that drift
+    (frequency, other processes, a framework's threads winding down) cannot favour."""
+    blocks: dict[tuple, list] = {}
+    for item in items:
+        blocks.setdefault(table_order(item.case) if item.case is not None else (), []).append(item)
+    ordered = []
+    for key in sorted(blocks):
+        block = blocks[key]
+        rng.shuffle(block)
+        ordered.extend(block)
     return ordered
 
 

@@ -248,7 +248,14 @@ METHOD = """\
   machine's L2 (per core) and L3 (GPU rows: the GPU's L2). `L2`/`L3`: hot, the rows come from
   cache and the figure is a speed; `no`: cold, they come from DRAM and the share of the copy
   bandwidth means what it says. A share above 100 % is marked † and is never a bandwidth.
-  GPU timings do not flush the L2 between calls.
+  GPU timings do not flush the L2 between calls. Cold forward rows write into one output
+  buffer the harness allocated once where the framework takes one (`output` = `preallocated`:
+  NumPy `take(out=)`, torch `index_select(out=)`), so they time rows read from DRAM, not the page
+  faults of a fresh output; JAX and TensorFlow arrays are immutable (`per call`).
+- **Order**: within a part, the cases run table by table (each adapter prepares a table once;
+  vocabularies grow, which the one-hot time estimate needs), and inside a table every
+  (adapter, case) pair runs in random order (a randomised block design; the seed is in the part
+  record), so adapters compared on one case are measured side by side in an order drift cannot favour.
 - **Timing**: the first call (including jit compilation or tracing: `jax.jit`, `tf.function`)
   is timed on its own (`compile_s`), then warm-up calls, then `benchmark.pedantic` with enough
   iterations per round that a round lasts at least {min_round} and as many rounds as the

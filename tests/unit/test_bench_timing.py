@@ -406,7 +406,7 @@ def _session(profile="quick", **changes):
 
 def _self_check(monkeypatch, harness_median_s):
     session = _session()
-    session._last_adapter = "self-check numpy-gather"  # no settling pause
+    session._last_framework = "self-check numpy-gather"  # no settling pause
 
     def bare(adapter, case, ids):
         sample = lambda: [1.0] * 7  # noqa: E731 - the bare loop after the harness's rounds
@@ -475,13 +475,31 @@ def test_copy_bandwidth_really_copies():
     assert got["threads"] == 1 and got["bytes_per_copy"] == 2 << 20
 
 
-def test_default_copy_buffer_is_eight_l3s_but_at_least_256_mib():
+def test_default_copy_buffer_is_four_l3s_but_at_least_256_mib():
     mib = 1 << 20
-    assert membw.default_copy_bytes(64 * mib) == 512 * mib  # 8 x L3 beyond the floor: 8 x L3
-    assert membw.default_copy_bytes(32 * mib + 1) == 256 * mib + 8
-    assert membw.default_copy_bytes(32 * mib) == 256 * mib  # exactly the floor
-    assert membw.default_copy_bytes(16 * mib) == 256 * mib  # 128 MiB would be too small: the floor
+    assert membw.default_copy_bytes(128 * mib) == 512 * mib  # STREAM's 4 x the last-level cache
+    assert membw.default_copy_bytes(64 * mib + 1) == 256 * mib + 4
+    assert membw.default_copy_bytes(64 * mib) == 256 * mib  # exactly the floor
+    assert membw.default_copy_bytes(32 * mib) == 256 * mib  # 128 MiB would be too small: the floor
     assert membw.default_copy_bytes(None) == 256 * mib
+
+
+def test_the_single_thread_copy_reuses_the_buffers_and_is_its_own_median(monkeypatch):
+    # 2 threads: 3 copies (2**-8 median), then one thread: 3 copies taking 2**-6, 2**-7, 2**-5 s
+    clock = SequenceClock([0.0, 2**-8, 1.0, 1.0 + 2**-8, 2.0, 2.0 + 2**-8,
+                           3.0, 3.0 + 2**-6, 4.0, 4.0 + 2**-7, 5.0, 5.0 + 2**-5])
+    monkeypatch.setattr(membw, "time", types.SimpleNamespace(perf_counter=clock))
+    allocated = []
+    real_ones = np.ones
+    monkeypatch.setattr(membw.np, "ones", lambda *a, **k: allocated.append(a) or real_ones(*a, **k))
+    got = membw.copy_bandwidth(threads=2, nbytes=4 << 20, repeats=3, single_thread_repeats=3)
+    assert got["gbps"] == pytest.approx(2.147483648, rel=1e-12)
+    assert got["single_thread_gbps"] == pytest.approx(2.147483648 / 4, rel=1e-12)  # median 2**-6
+    assert len(allocated) == 1
+    monkeypatch.undo()
+    one = membw.copy_bandwidth(threads=1, nbytes=1 << 20, repeats=1, single_thread_repeats=2)
+    assert one["single_thread_gbps"] == one["gbps"]  # one thread: the same copies
+    assert "single_thread_gbps" not in membw.copy_bandwidth(threads=2, nbytes=1 << 20, repeats=1)
 
 
 def test_gemm_rate_is_the_best_of_the_repeats(monkeypatch):

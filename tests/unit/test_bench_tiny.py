@@ -72,6 +72,9 @@ def test_timed_rows_have_rounds_within_the_profile_and_a_spread(tiny):
         assert TINY.min_rounds <= row["rounds"] <= TINY.max_rounds, row
         assert 0 < row["median_s"] < TINY.max_call_s, row
         assert row["iqr_s"] is not None and row["iqr_s"] < row["median_s"], row
+    # Cold forward rows fill one preallocated output (NumPy's take(out=)); the others allocate per call.
+    assert all(r["output"] == ("preallocated" if r["distribution"] == "uniform-stream" else "per call")
+               for r in timed)
     floors = [r for r in timed if (r["vocab"], r["dim"], r["n_ids"]) == FLOOR_SHAPE]
     assert {r["pass"] for r in floors} == {"forward", "forward_backward"}
 
