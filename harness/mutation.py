@@ -15,7 +15,9 @@ Exit status 1 when the run is incomplete, the score is under the goal or a listi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import subprocess
 import sys
 from collections import Counter
 from datetime import datetime, timezone
@@ -101,6 +103,28 @@ def score(meta: dict[str, dict], equivalent: dict[str, dict], diff_of) -> dict:
             "not_measured": not_measured}
 
 
+def carry_over(result: dict, previous: dict, source_hash) -> None:
+    """Fill in modules this run did not measure completely from ``previous`` (an earlier
+    result), each only while its source is the one measured then: ``source_hash(module, entry)``
+    gives (hash now, hash when measured). A full run takes an hour on two cores; a run narrowed
+    to the changed modules keeps the others' measured results instead of losing them."""
+    for module in list(result["not_measured"]):
+        entry = previous.get("modules", {}).get(module)
+        if entry is None:
+            continue
+        now, then = source_hash(module, entry)
+        if now is None or now != then:
+            continue
+        result["modules"][module] = {**entry, "source_sha256": now,
+                                     "measured": entry.get("measured") or previous.get("created")}
+        del result["not_measured"][module]
+        result["survivors"] += [s for s in previous.get("survivors", []) if s["module"] == module]
+        dotted = module.removesuffix(".py").replace("/", ".") + "."
+        result["equivalent"] += [e for e in previous.get("equivalent", []) if e["name"].startswith(dotted)]
+    result["modules"] = dict(sorted(result["modules"].items()))
+    result["total"] = _rate(sum((Counter(m["counts"]) for m in result["modules"].values()), Counter()))
+
+
 def _rate(counts: Counter) -> dict:
     counted = counts["killed"] + counts["survived"] + counts["untested"]
     return {"counts": {k: counts[k] for k in ("killed", "survived", "untested", "equivalent", "not checked")},
@@ -118,6 +142,11 @@ def render(result: dict) -> str:
         c = m["counts"]
         lines.append(f"| `{module}` | {c['killed']} | {c['survived']} | {c['untested']} | {c['equivalent']} | "
                      f"{m['score']:.1%} |" if m["score"] is not None else f"| `{module}` | 0 | 0 | 0 | 0 | - |")
+    carried = {m: e["measured"] for m, e in result["modules"].items()
+               if e.get("measured") and e["measured"] != result.get("created")}
+    if carried:
+        lines += ["", "Carried over unchanged (the module's source is the one measured then): " + ", ".join(
+            f"`{m}` (measured {when})" for m, when in carried.items()) + "."]
     if result["not_measured"]:
         lines += ["", "Not measured completely by this run, so not in the score: " + ", ".join(
             f"`{m}` ({n['checked']} of {n['mutants']} mutants checked)" for m, n in result["not_measured"].items())
@@ -126,6 +155,21 @@ def render(result: dict) -> str:
         lines += ["", "Stale equivalence listings (the mutated line changed): "
                   + ", ".join(s["name"] for s in result["stale"])]
     return "\n".join(lines)
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def _committed_sha256(result_file: Path, module: str) -> str | None:
+    """For a result written before modules carried their hash: the module as it was in the
+    commit that last wrote ``result_file``."""
+    def git(*args) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], capture_output=True, timeout=60)
+
+    commit = git("log", "-1", "--format=%H", "--", str(result_file)).stdout.decode().strip()
+    shown = git("show", f"{commit}:{module}") if commit else None
+    return hashlib.sha256(shown.stdout).hexdigest() if shown is not None and shown.returncode == 0 else None
 
 
 def _mutmut_diff(module: str, name: str) -> str:
@@ -139,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants", type=Path, default=Path("mutants"), help="mutmut's working folder")
     parser.add_argument("--out", type=Path, default=None, help="write the score and the survivors here (JSON)")
     parser.add_argument("--readme", type=Path, default=None, help="refresh this README's mutation section")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="an earlier result (e.g. results/mutation.json): modules this run did not measure "
+                             "keep its figures while their source is unchanged")
     args = parser.parse_args(argv)
     try:
         from importlib.metadata import version
@@ -146,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         result = score(read_meta(args.mutants), load_equivalent(EQUIVALENT_FILE), _mutmut_diff)
         result.update(created=datetime.now(timezone.utc).isoformat(timespec="seconds"), mutmut=version("mutmut"),
                       goal=GOAL)
+        for module, entry in result["modules"].items():
+            entry.update(measured=result["created"], source_sha256=_sha256(Path(module)))
+        if args.keep and args.keep.exists():
+            carry_over(result, json.loads(args.keep.read_text()), lambda module, entry: (
+                _sha256(Path(module)), entry.get("source_sha256") or _committed_sha256(args.keep, module)))
         text = render(result)
         if args.out:
             from harness.results import atomic_write_json, atomic_write_text

@@ -105,3 +105,38 @@ def test_a_module_not_checked_completely_is_left_out_of_the_score_and_named():
             "checked), `harness/strategies.py` (0 of 1 mutants checked).") in text
     assert "Not measured" not in mutation.render({**mutation.score(META, {}, _diff), "mutmut": "3.8",
                                                   "created": "now"})
+
+
+def _previous():
+    """An earlier result in which harness/checks.py was measured (with one survivor, one equivalent)."""
+    checks = {"counts": {"killed": 8, "survived": 1, "untested": 0, "equivalent": 1, "not checked": 0},
+              "score": 8 / 9, "source_sha256": "abc", "measured": "2026-01-01T00:00:00+00:00"}
+    return {"created": "2026-01-01T00:00:00+00:00", "modules": {"harness/checks.py": checks},
+            "survivors": [{"name": "harness.checks.x_run__mutmut_7", "module": "harness/checks.py"},
+                          {"name": "harness.oracle.x_old__mutmut_1", "module": "harness/oracle.py"}],
+            "equivalent": [{"name": "harness.checks.x_run__mutmut_9", "reason": "r"},
+                           {"name": "harness.oracle.x_old__mutmut_2", "reason": "r"}]}
+
+
+def test_an_unmeasured_module_keeps_its_earlier_figures_while_its_source_is_unchanged():
+    result = mutation.score({**META, "harness/checks.py": {"harness.checks.x_run__mutmut_1": None}}, {}, _diff)
+    result["created"] = "now"
+    mutation.carry_over(result, _previous(), lambda module, entry: ("abc", entry["source_sha256"]))
+    assert result["not_measured"] == {}
+    assert result["modules"]["harness/checks.py"]["counts"]["killed"] == 8
+    assert result["modules"]["harness/checks.py"]["measured"] == "2026-01-01T00:00:00+00:00"
+    assert result["total"]["score"] == (3 + 8) / (6 + 9)
+    assert [s["name"] for s in result["survivors"]][-1] == "harness.checks.x_run__mutmut_7"
+    assert "harness.oracle.x_old__mutmut_1" not in [s["name"] for s in result["survivors"]]  # measured anew
+    assert [e["name"] for e in result["equivalent"]] == ["harness.checks.x_run__mutmut_9"]
+    text = mutation.render({**result, "mutmut": "3.8"})
+    assert ("Carried over unchanged (the module's source is the one measured then): `harness/checks.py` "
+            "(measured 2026-01-01T00:00:00+00:00).") in text
+
+
+@pytest.mark.parametrize("hashes", [("changed", "abc"), (None, "abc"), ("abc", None)])
+def test_a_changed_or_unknown_source_is_not_carried_over(hashes):
+    result = mutation.score({**META, "harness/checks.py": {"harness.checks.x_run__mutmut_1": None}}, {}, _diff)
+    mutation.carry_over(result, _previous(), lambda module, entry: hashes)
+    assert result["not_measured"] == {"harness/checks.py": {"mutants": 1, "checked": 0}}
+    assert "harness/checks.py" not in result["modules"] and result["total"]["score"] == 3 / 6

@@ -152,6 +152,7 @@ def test_seeded_ids_hold_every_boundary_row_shuffled_in_any_layout():
     assert ids[:11].tolist() != boundary_ids(70_000)  # shuffled, not all in front
     assert len(set(ids.tolist())) > 900               # and the rest random
     assert set(seeded_ids(0, (3,), 70_000, "int32").tolist()) == {0, 1, 127}  # as many as fit
+    assert np.sum(seeded_ids(2, (900,), 3, "int64") == 0) > 200  # row 0 drawn like the others, not only as an edge
     assert _same_bits(seeded_ids(5, (4, 6), 9, "uint8", "F"), seeded_ids(5, (4, 6), 9, "uint8", "F"))
     assert not np.array_equal(seeded_ids(5, (300,), 1000, "int64"), seeded_ids(6, (300,), 1000, "int64"))
     for layout, shape in (("C", (4, 6)), ("F", (4, 6)), ("strided", (4, 6)), ("transposed", (3, 4, 5))):
@@ -230,6 +231,8 @@ def test_a_large_array_comes_from_a_drawn_seed_with_its_recipe():
     assert recipe == "seeded_values(99, (2049,), 'float32', 0.5, 2.0, 'strided')"
     assert _same_bits(array, seeded_values(99, (2049,), "float32", 0.5, 2.0, "strided"))
     assert layouts.kind(array)[0] == "strided"
+    _, recipe = _array(Script(5), "float32", (3000,), (0.5, 2.0))  # the default layout: C
+    assert recipe == "seeded_values(5, (3000,), 'float32', 0.5, 2.0, 'C')"
 
 
 # --- _draw_small_ids ----------------------------------------------------------------------------
@@ -383,7 +386,32 @@ def test_no_long_batch_is_offered_when_none_fits_the_one_hot_budget():
     draw = Script("int64", 3, 1, (np.array(2), "C"), 2, 65539, 0, False, 5)
     case = _draw_lookup_case(draw, "float32", ("int64",), onehot=True)
     assert draw.asked[-2:] == ["booleans()", SEED_DRAW] and len(draw.asked) == 9
-    assert case.ids.tolist() == 127 and case.recipes["weights"].startswith("seeded_values(5, (65539, 1), 'float32'")
+    assert case.ids.tolist() == 127
+    assert case.recipes["weights"] == "seeded_values(5, (65539, 1), 'float32', 4.70197740328915e-38, 1e+30, 'C')"
+
+
+@pytest.mark.parametrize(("vocab", "square_offered"), [(128, True), (129, False)])
+def test_a_square_table_is_offered_up_to_128_rows(vocab, square_offered):
+    draw = Script("int64", 3, 1, (np.array([1]), "C"), 1, vocab, 0, *([0] if square_offered else []), 0, False,
+                  np.zeros((vocab, 1), np.float32))
+    _draw_lookup_case(draw, "float32", ("int64",))
+    assert (draw.asked[7] == "integers(min_value=0, max_value=4)") is square_offered
+
+
+def test_the_one_hot_budget_admits_a_batch_of_exactly_its_cells():
+    # 256 ids x 16384 rows is 2**22 cells exactly: allowed; 257 ids are one row of cells too many.
+    draw = Script("int64", 16384, 1, (np.array([1]), "C"), 0, 0, 3, 256, 7, (256,), "C", False, 11)
+    _draw_lookup_case(draw, "float32", ("int64",), max_vocab=20_000, onehot=True)
+    assert draw.asked[7] == "sampled_from([255, 256])"
+
+
+def test_the_summation_budget_admits_a_batch_of_exactly_half_the_hits_times_the_rows():
+    # float16 rows take 1025 hits: over 2 rows a batch may hold 1025 * 2 // 2 = 1025 ids, not 4097.
+    draw = Script("int64", 2, 1, (np.array([1, 0]), "C"), 0, 0, 0, 3, 1025, 9, (1025,), "C", False,
+                  np.ones((2, 1), np.float16), np.ones((1025, 1), np.float16))
+    case = _draw_lookup_case(draw, "float16", ("int64",), with_upstream=True)
+    assert draw.asked[8] == "sampled_from([255, 256, 257, 1023, 1025])"
+    assert case.ids.shape == (1025,) and case.upstream.shape == (1025, 1)
 
 
 # --- real draws: what every case keeps -----------------------------------------------------------
@@ -409,10 +437,11 @@ def test_every_generated_case_is_well_formed(options):
             assert case.ids.size * case.vocab <= ONEHOT_CELLS
         if options.get("with_upstream"):
             assert case.upstream.shape == case.ids.shape + case.weights.shape[1:]
-            # |upstream| summed into any one row stays within a quarter of the largest value.
+            # |upstream| summed into any one row stays within a quarter of the largest value (up
+            # to the bound's rounding to the dtype): no sum can overflow.
             sums = np.zeros(case.weights.shape)
             np.add.at(sums, rows.reshape(-1), np.abs(case.upstream.astype(np.float64)).reshape(-1, sums.shape[1]))
-            assert sums.max(initial=0) <= largest_finite(dtype) / 4
+            assert sums.max(initial=0) <= largest_finite(dtype) / 4 * (1 + 2.0**-10)
         for field, recipe in case.recipes.items():
             again = eval(recipe, {"seeded_values": seeded_values, "seeded_ids": seeded_ids})  # noqa: S307
             assert _same_bits(again, getattr(case, field))
@@ -469,9 +498,20 @@ def test_the_boundary_and_minimal_cases_are_built_as_documented():
     assert shapes == [(65539, 17, (1025,), "C", True), (9, 9, (4, 6), "F", False),
                       (40, 33, (3, 5, 7), "transposed", False), (300, 16, (257,), "strided", True),
                       (5, 3, (), "C", False)]
-    assert cases[0].recipes["weights"] == "seeded_values(0, (65539, 17), 'float32', 4.70197740328915e-38, 1e+30, 'F')"
-    assert cases[3].recipes["ids"] == "seeded_ids(3, (257,), 300, 'int64', 'strided')"
-    assert cases[2].recipes["upstream"].startswith("seeded_values(102, (3, 5, 7, 33), 'float32', ")
+    # table_range: 2**-124 .. 1e30; upstream_range with a few hits: 2**-102 .. 1e30
+    table, up = "'float32', 4.70197740328915e-38, 1e+30", "'float32', 1.9721522630525295e-31, 1e+30"
+    assert [c.recipes["weights"] for c in cases] == [
+        f"seeded_values(0, (65539, 17), {table}, 'F')", f"seeded_values(1, (9, 9), {table}, 'C')",
+        f"seeded_values(2, (40, 33), {table}, 'C')", f"seeded_values(3, (300, 16), {table}, 'F')",
+        f"seeded_values(4, (5, 3), {table}, 'C')"]
+    assert [c.recipes["ids"] for c in cases] == [
+        "seeded_ids(0, (1025,), 65539, 'int64', 'C')", "seeded_ids(1, (4, 6), 9, 'int64', 'F')",
+        "seeded_ids(2, (3, 5, 7), 40, 'int64', 'transposed')", "seeded_ids(3, (257,), 300, 'int64', 'strided')",
+        "seeded_ids(4, (), 5, 'int64', 'C')"]
+    assert [c.recipes["upstream"] for c in cases] == [
+        f"seeded_values(100, (1025, 17), {up})", f"seeded_values(101, (4, 6, 9), {up})",
+        f"seeded_values(102, (3, 5, 7, 33), {up})", f"seeded_values(103, (257, 16), {up})",
+        f"seeded_values(104, (3,), {up})"]
     for case in cases:
         assert case.upstream.shape == case.ids.shape + (case.weights.shape[1],)
         lo, hi = upstream_range("float32", _most_hits(case.ids, case.vocab))
