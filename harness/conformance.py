@@ -262,15 +262,17 @@ def readme_section(doc: dict, results_dir: Path) -> str:
         f"({doc.get('processes', '?')} processes) "
         f"(full matrix: [{results_dir}/conformance.md]({results_dir}/conformance.md)).",
         "",
-        "| adapter | passed | failed | xfail | n/a | skipped | id -1 | id >= vocab | gradient |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| adapter | passed | failed | xfail | n/a | skipped | id -1 | id >= vocab | gradient | check time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    seconds = {a["id"]: sum(c.get("duration_s") or 0 for c in a.get("checks", [])) for a in adapters}
     for a in adapters:
         c, o = a["counts"], a.get("observed", {})
+        share = seconds[a["id"]] / sum(seconds.values()) if sum(seconds.values()) else 0
         lines.append(f"| {e(a['id'])} | {c['passed']} | {c['failed']} | {c['xfailed']} | "
                      f"{c.get('not_applicable', 0)} | {c['skipped']} | "
                      f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
-                     f"{e(o.get('gradient', '-'))} |")
+                     f"{e(o.get('gradient', '-'))} | {seconds[a['id']]:.1f} s ({share:.0%}) |")
     return "\n".join(lines)
 
 

@@ -178,3 +178,16 @@ def test_readme_sections_are_replaced_between_markers_only(tmp_path):
     assert readme.read_text() == "intro\n<!-- x:start -->\nnew table\n<!-- x:end -->\noutro\n"
     with pytest.raises(HarnessError, match="markers"):
         replace_section(readme, "missing", "y")
+
+
+def test_the_readme_section_gives_each_adapters_check_time_and_share():
+    run = _run("r1", {"numpy-gather": {"scalar_id": "passed", "forward[float32]": "passed"},
+                      "jax-gather": {"scalar_id": "passed"}})
+    for aid, seconds in (("numpy-gather", (1.0, 2.0)), ("jax-gather", (9.0,))):
+        for cell, s in zip(run["cells"][aid].values(), seconds):
+            cell["duration_s"] = s
+    text = conformance.readme_section(conformance.merge_run(None, run), Path("results/m1"))
+    assert "| check time |" in text
+    assert text.splitlines()[-2:] == [
+        "| numpy-gather | 2 | 0 | 0 | 0 | 0 | wrap | - | - | 3.0 s (25%) |",
+        "| jax-gather | 1 | 0 | 0 | 0 | 0 | wrap | - | - | 9.0 s (75%) |"]
