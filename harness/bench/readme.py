@@ -87,7 +87,7 @@ def render(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
     cost = tables.run_cost(meta)
     if cost and cost[0]:
         lines += [f"The run took {cost[0]:.0f} s of wall time in its parts, {100 * cost[1] / cost[0]:.0f} % of it "
-                  f"inside timed rounds.", ""]
+                  f"inside timed rounds (the self-checks' bare timeit loops included).", ""]
     headline = _headline_table(rows)
     if headline:
         lines += [headline[0], "", headline[1], ""]

@@ -140,7 +140,7 @@ class BenchSession:
     device_info: dict | None = None  # GPU copy bandwidth and L2, when CUDA adapters run
     busy_share: float | None = None  # CPU share others used on our cores while we idled at start
     l3_bytes: int | None = None
-    timed_s: float = 0.0  # seconds spent inside timed rounds (the run's useful time)
+    timed_s: float = 0.0  # seconds inside timed rounds, the self-check's bare loops included (useful time)
 
     def __post_init__(self):
         self.threads = self.threads or len(os.sched_getaffinity(0))
@@ -326,7 +326,8 @@ class BenchSession:
             raise CaseSkipped(f"one call took {second:.2g} s > {self.profile.max_call_s:g} s per-call "
                               f"limit of profile {self.profile.name}")
         synced = timing.synced_call(call, sync)
-        t_call = timing.warm_up(synced, self.profile.warmup_s)
+        # The first two calls warmed it already: one more at least, and the profile's warm-up time.
+        t_call = timing.warm_up(synced, self.profile.warmup_s, min_calls=1)
         benchmark.group = f"{case.pass_}-{case.dtype}-D{case.dim}-{case.distribution}"
         if not benchmark.enabled:
             benchmark.pedantic(synced)  # smoke: the function runs once, untimed by pytest-benchmark
@@ -403,6 +404,7 @@ class BenchSession:
                  "rounds": measured["rounds"], "iterations": measured["iterations"]}
         if bare is not None:
             per_call = bare.before + bare()  # the bare loop before and after the harness's rounds
+            self.timed_s += sum(per_call) * bare.number  # measuring too: the self-check's reference
             entry.update(timeit_median_s=float(np.median(per_call)), timeit_min_s=min(per_call),
                          timeit_number=bare.number, timeit_repeat=len(per_call))
             ratio = entry["harness_median_s"] / entry["timeit_median_s"]

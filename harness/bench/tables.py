@@ -454,7 +454,8 @@ def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
     cost = run_cost(meta)
     if cost and cost[0]:
         status += (f" Its parts ran for {cost[0]:.0f} s of wall time, {100 * cost[1] / cost[0]:.0f} % of it "
-                   f"inside timed rounds (the rest: imports, inputs, first calls, warm-up, probes).")
+                   "inside timed rounds, the self-checks' bare timeit loops included (the rest: imports, inputs, "
+                   "first calls, warm-up, probes).")
     warnings = [f"copy bandwidth of part {p} disagrees with the run's: {why}"
                 for p, why in (meta.get("copy_disagreements") or {}).items()] + list(meta.get("load_warnings") or [])
     if warnings:

@@ -416,7 +416,7 @@ def _self_check(monkeypatch, harness_median_s):
     monkeypatch.setattr(session, "_bare_loop", bare)
     monkeypatch.setattr(session, "measure", lambda *a, **k: {"median_s": harness_median_s, "iqr_s": 0.0,
                                                               "rounds": 5, "iterations": 1})
-    return session.self_check(FakeBenchmark(), repeat=0)
+    return session, session.self_check(FakeBenchmark(), repeat=0)
 
 
 @pytest.mark.parametrize(("harness_median_s", "ok"), [
@@ -427,8 +427,9 @@ def _self_check(monkeypatch, harness_median_s):
     (4.0, False),
 ])
 def test_self_check_ratio_bounds(monkeypatch, harness_median_s, ok):
-    entry = _self_check(monkeypatch, harness_median_s)
+    session, entry = _self_check(monkeypatch, harness_median_s)
     assert entry["timeit_median_s"] == 1.0 and entry["timeit_repeat"] == 14  # 7 before + 7 after, pooled
+    assert session.timed_s == 14 * 10 * 1.0  # the bare loop measured: 14 repeats of 10 calls of 1 s
     assert entry["ok"] is ok
     assert ("problem" in entry) is (not ok)
     if not ok:
