@@ -184,7 +184,7 @@ def test_the_readme_section_gives_each_adapters_check_time_and_share():
     run = _run("r1", {"numpy-gather": {"scalar_id": "passed", "forward[float32]": "passed"},
                       "jax-gather": {"scalar_id": "passed"}})
     for aid, seconds in (("numpy-gather", (1.0, 2.0)), ("jax-gather", (9.0,))):
-        for cell, s in zip(run["cells"][aid].values(), seconds):
+        for cell, s in zip(run["cells"][aid].values(), seconds, strict=True):
             cell["duration_s"] = s
     text = conformance.readme_section(conformance.merge_run(None, run), Path("results/m1"))
     assert "| check time |" in text
