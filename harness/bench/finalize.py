@@ -25,7 +25,7 @@ from harness.results import atomic_write_json, atomic_write_text, locked, read_j
 
 PART_KEYS = ("profile", "timed", "started", "finished", "pytest_exit", "threads", "copy_bandwidth",
              "gemm_flops_per_s", "onehot_mem_budget", "self_check", "load_average", "device_copy_bandwidth",
-             "busy_share", "timed_s")
+             "busy_share", "timed_s", "self_check_timeit_s")
 
 
 def _sort_key(row: dict):

@@ -86,8 +86,7 @@ def render(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
              f"[{base}/BENCH.md]({base}/BENCH.md)._", ""]
     cost = tables.run_cost(meta)
     if cost and cost[0]:
-        lines += [f"The run took {cost[0]:.0f} s of wall time in its parts, {100 * cost[1] / cost[0]:.0f} % of it "
-                  f"inside timed rounds (the self-checks' bare timeit loops included).", ""]
+        lines += [f"The run took {tables.run_cost_text(cost)}.", ""]
     headline = _headline_table(rows)
     if headline:
         lines += [headline[0], "", headline[1], ""]

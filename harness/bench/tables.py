@@ -195,13 +195,20 @@ def part_wall_s(part: dict) -> float | None:
     return (end - start).total_seconds()
 
 
-def run_cost(meta: dict) -> tuple[float, float] | None:
-    """(wall seconds of the run's parts, seconds inside timed rounds), from the part records."""
-    walls = [part_wall_s(p) for p in meta["parts"].values() if p.get("run_id") == meta.get("run_id")]
-    timed = [p.get("timed_s") for p in meta["parts"].values() if p.get("run_id") == meta.get("run_id")]
+def run_cost(meta: dict) -> tuple[float, float, float] | None:
+    """(wall seconds of the run's parts, seconds inside the cases' timed rounds, seconds inside the
+    self-checks' bare timeit loops), from the part records of the run."""
+    parts = [p for p in meta["parts"].values() if p.get("run_id") == meta.get("run_id")]
+    walls, timed = [part_wall_s(p) for p in parts], [p.get("timed_s") for p in parts]
     if not walls or None in walls or None in timed:
         return None
-    return sum(walls), sum(timed)
+    return sum(walls), sum(timed), sum(p.get("self_check_timeit_s") or 0.0 for p in parts)
+
+
+def run_cost_text(cost: tuple[float, float, float]) -> str:
+    wall, timed, reference = cost
+    return (f"{wall:.0f} s of wall time in its parts: {100 * timed / wall:.0f} % inside the timed rounds and "
+            f"{100 * reference / wall:.0f} % inside the self-checks' bare timeit loops")
 
 
 def _timed_share(part: dict) -> str:
@@ -453,9 +460,8 @@ def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
               if failed else f"Status: every part of run `{meta['run_id']}` completed.")
     cost = run_cost(meta)
     if cost and cost[0]:
-        status += (f" Its parts ran for {cost[0]:.0f} s of wall time, {100 * cost[1] / cost[0]:.0f} % of it "
-                   "inside timed rounds, the self-checks' bare timeit loops included (the rest: imports, inputs, "
-                   "first calls, warm-up, probes).")
+        status += (f" The run took {run_cost_text(cost)} (the rest: imports, inputs, first calls, warm-up, "
+                   "probes).")
     warnings = [f"copy bandwidth of part {p} disagrees with the run's: {why}"
                 for p, why in (meta.get("copy_disagreements") or {}).items()] + list(meta.get("load_warnings") or [])
     if warnings:

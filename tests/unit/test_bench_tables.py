@@ -250,12 +250,15 @@ def test_run_denominators_are_medians_of_what_was_measured():
 def test_run_cost_is_the_parts_wall_time_and_its_timed_share():
     meta = {"run_id": "r1", "parts": {
         "one": {"run_id": "r1", "started": "2026-11-26T00:00:00+00:00", "finished": "2026-11-26T00:01:40+00:00",
-                "timed_s": 60.0},
+                "timed_s": 60.0, "self_check_timeit_s": 9.0},
         "two": {"run_id": "r1", "started": "2026-11-26T00:02:00+00:00", "finished": "2026-11-26T00:02:50+00:00",
                 "timed_s": 15.0},
         "old": {"run_id": "r0", "started": "2026-11-25T00:00:00+00:00", "finished": "2026-11-25T01:00:00+00:00",
                 "timed_s": 1.0}}}
-    assert tables.run_cost(meta) == (150.0, 75.0)  # 100 s + 50 s; a kept part of another run is not this run
+    assert tables.run_cost(meta) == (150.0, 75.0, 9.0)  # 100 s + 50 s; a part of another run is not this run
+    assert tables.run_cost_text((150.0, 75.0, 9.0)) == (
+        "150 s of wall time in its parts: 50 % inside the timed rounds and 6 % inside the self-checks' bare "
+        "timeit loops")
     assert tables._timed_share(meta["parts"]["one"]) == "100 s / 60 %"
     del meta["parts"]["two"]["timed_s"]  # recorded before the harness counted it
     assert tables.run_cost(meta) is None
