@@ -394,8 +394,8 @@ class BenchSession:
             i.slot.adapter for i in self.items.values() if i.slot is not None and i.slot.adapter is not None
             and i.slot.adapter.id == adapter_id)
         self.switch_framework(f"self-check {adapter_id}")
-        vocab, dim = self.profile.self_check
-        case = Case("forward", "float32", vocab, dim, self.profile.n_ids, "uniform")
+        vocab, dim, n_ids = self.profile.self_check
+        case = Case("forward", "float32", vocab, dim, n_ids, "uniform")
         index_dtype = index_dtype_for(adapter.declared.index_dtypes) or "int64"
         ids = self.inputs.ids(vocab, case.n_ids, "uniform").astype(index_dtype)
         bare = self._bare_loop(adapter, case, ids) if repeat == 0 and benchmark.enabled else None

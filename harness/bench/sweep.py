@@ -65,7 +65,9 @@ class Profile:
     warmup_s: float = 0.02  # warm-up calls after the first (compile) call, at least 3
     max_call_s: float = 0.5  # cases slower than this per call (estimated or measured) are skipped
     copy_bytes: int | None = None  # copy-bandwidth buffer; None: 8 x L3 (at least 256 MiB)
-    self_check: tuple[int, int] = (65536, 64)  # (vocab, dim) of the NumPy-gather self-check
+    # (vocab, dim, ids) of the self-check's gather: well above every framework's launch floor, where
+    # dispatch itself is bimodal (JAX's tiny calls took 10 or 110 us, loop to loop, on 2 cores).
+    self_check: tuple[int, int, int] = (65536, 64, 16384)
     self_check_repeats: int = 3
     max_output_bytes: int = 4 * GiB  # N x D x s: larger outputs (and upstream gradients) are not swept
     onehot_budget: int = DEFAULT_ONEHOT_BUDGET  # default of --onehot-mem-budget
@@ -77,7 +79,7 @@ _FULL_VOCABS = (2, 8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288, 2097152)
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", n_ids=64, timed=False, copy_bytes=16 * MiB, self_check=(256, 8),
+        name="smoke", n_ids=64, timed=False, copy_bytes=16 * MiB, self_check=(256, 8, 64),
         self_check_repeats=1, max_call_s=5.0,
         blocks=(
             Block(vocabs=(4, 64), dims=(8,), distributions=DISTRIBUTIONS),
@@ -114,7 +116,7 @@ PROFILES: dict[str, Profile] = {
 # (memory guard); V=32768 fits (~0.4 GiB) but is 1 GFLOP, 8x the V=4096 call (time guard).
 PROFILES["tiny"] = Profile(
     name="tiny", n_ids=1024, case_budget_s=0.01, min_rounds=3, max_rounds=10, min_round_s=2e-4,
-    warmup_s=0.002, max_call_s=0.004, copy_bytes=16 * MiB, self_check=(4096, 16), self_check_repeats=1,
+    warmup_s=0.002, max_call_s=0.004, copy_bytes=16 * MiB, self_check_repeats=1,
     onehot_budget=512 * MiB,
     blocks=(
         Block(vocabs=(4, 256, 4096, 32768, 262144), dims=(16,)),

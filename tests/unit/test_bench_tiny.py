@@ -96,10 +96,10 @@ def test_the_self_check_is_recorded_for_every_part_and_holds(tiny):
     checks = {c["part"]: c for c in meta["self_check"]}
     assert set(checks) == {"numpy", "plugins"}
     for check in checks.values():
-        assert check["timed"] is True and check["case"] == "numpy-gather V=4096 D=16 N=1024 int32"
+        assert check["timed"] is True and check["case"] == "numpy-gather V=65536 D=64 N=16384 int32"
         assert math.isclose(check["ratio"], check["harness_median_s"] / check["timeit_median_s"])
         assert SELF_CHECK_RATIO[0] < check["ratio"] < SELF_CHECK_RATIO[1]  # the bound the part itself applies
-    assert "| numpy | numpy-gather V=4096 D=16 N=1024 int32 |" in (out / "BENCH.md").read_text()
+    assert "| numpy | numpy-gather V=65536 D=64 N=16384 int32 |" in (out / "BENCH.md").read_text()
 
 
 def test_the_memory_guard_and_the_time_guard_skip_one_hot_before_running_it(tiny):
