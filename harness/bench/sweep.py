@@ -62,9 +62,9 @@ class Profile:
     case_budget_s: float = 0.3  # timed rounds per case aim at this much time in total
     min_rounds: int = 5
     max_rounds: int = 100
-    warmup_s: float = 0.02  # warm-up calls after the first (compile) call, at least 3
+    warmup_s: float = 0.02  # warm-up after the first (compile) and second (limit) calls, at least 1 call
     max_call_s: float = 0.5  # cases slower than this per call (estimated or measured) are skipped
-    copy_bytes: int | None = None  # copy-bandwidth buffer; None: 8 x L3 (at least 256 MiB)
+    copy_bytes: int | None = None  # copy-bandwidth buffer; None: 4 x L3 (at least 256 MiB)
     # (vocab, dim, ids) of the self-check's gather: well above every framework's launch floor, where
     # dispatch itself is bimodal (JAX's tiny calls took 10 or 110 us, loop to loop, on 2 cores).
     self_check: tuple[int, int, int] = (65536, 64, 16384)
