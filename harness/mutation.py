@@ -161,14 +161,19 @@ def _sha256(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-def _committed_sha256(result_file: Path, module: str) -> str | None:
-    """For a result written before modules carried their hash: the module as it was in the
-    commit that last wrote ``result_file``."""
-    def git(*args) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], capture_output=True, timeout=60)
+def _git(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], capture_output=True, timeout=60)
 
-    commit = git("log", "-1", "--format=%H", "--", str(result_file)).stdout.decode().strip()
-    shown = git("show", f"{commit}:{module}") if commit else None
+
+def _last_commit_of(path: Path) -> str:
+    """The commit that last wrote ``path`` ('' outside git or for an uncommitted file)."""
+    return _git("log", "-1", "--format=%H", "--", str(path)).stdout.decode().strip()
+
+
+def _committed_sha256(commit: str, module: str) -> str | None:
+    """For a result written before modules carried their hash: the module as it was in ``commit``
+    (the one that last wrote that result)."""
+    shown = _git("show", f"{commit}:{module}") if commit else None
     return hashlib.sha256(shown.stdout).hexdigest() if shown is not None and shown.returncode == 0 else None
 
 
@@ -196,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         for module, entry in result["modules"].items():
             entry.update(measured=result["created"], source_sha256=_sha256(Path(module)))
         if args.keep and args.keep.exists():
+            commit = _last_commit_of(args.keep)
             carry_over(result, json.loads(args.keep.read_text()), lambda module, entry: (
-                _sha256(Path(module)), entry.get("source_sha256") or _committed_sha256(args.keep, module)))
+                _sha256(Path(module)), entry.get("source_sha256") or _committed_sha256(commit, module)))
         text = render(result)
         if args.out:
             from harness.results import atomic_write_json, atomic_write_text

@@ -218,8 +218,7 @@ def test_a_small_array_is_drawn_element_by_element_at_its_width(dtype, raw):
     draw = Script(values)
     array, recipe = _array(draw, dtype, (64, 32), (0.5, 2.0), "F")
     assert recipe is None
-    width = {"float16": 16, "float64": 64}.get(dtype, 32)
-    assert draw.asked == [f"arrays(dtype={raw}, shape=(64, 32), elements={_floats(0.5, 2.0, width)})"]
+    assert draw.asked == [f"arrays(dtype={raw}, shape=(64, 32), elements={_floats(0.5, 2.0, _drawing_width(dtype))})"]
     assert array.dtype == np_dtype(dtype) and array.flags.f_contiguous and not array.flags.c_contiguous
     assert _same_bits(np.ascontiguousarray(array), values.astype(np_dtype(dtype)))
 
@@ -274,10 +273,14 @@ def test_a_0d_id_has_no_layout_and_an_empty_batch_no_signs():
 
 
 # --- _draw_lookup_case, branch by branch ----------------------------------------------------------
-def _weights_asked(dtype: str, shape: tuple, raw: str = "float32") -> str:
-    lo, hi = table_range(dtype)
-    width = {"float16": 16, "float64": 64}.get(dtype, 32)
-    return f"arrays(dtype={raw}, shape={shape}, elements={_floats(lo, hi, width)})"
+def _weights_asked(dtype: str, shape: tuple) -> str:
+    """The repr of a small table's draw (float16 and float64 at their width, the rest as float32)."""
+    raw = dtype if dtype in ("float16", "float64") else "float32"
+    return f"arrays(dtype={raw}, shape={shape}, elements={_floats(*table_range(dtype), _drawing_width(dtype))})"
+
+
+def _drawing_width(dtype: str) -> int:
+    return {"float16": 16, "float64": 64}.get(dtype, 32)
 
 
 def test_without_escalation_a_case_is_the_small_draw_as_it_came():
