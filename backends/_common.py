@@ -17,6 +17,19 @@ JAX_ONEHOT_NARROW_IOTA = {
                     "more rows than that dtype holds the iota wraps, so rows 256.. (65536..) also match ids "
                     "0.. and their rows are added to the output",
 }
+# Observed with tf.one_hot under tf.function(jit_compile=True) (TensorFlow 2.21, CPU): eager
+# tf.one_hot returns the right rows for the same uint8 ids.
+XLA_ONEHOT_NARROW_IOTA = {
+    "index_dtypes": "under XLA, tf.one_hot with uint8 ids and a table of more than 256 rows also matches rows "
+                    "256.. with ids 0.. and adds their rows to the output (the comparison runs in the ids' "
+                    "width, as jax.nn.one_hot's does); eager tf.one_hot is right for the same ids",
+}
+# Seen in the code inductor generates for aten.embedding_dense_backward on the CPU (torch 2.13):
+# a parallel loop over the ids with atomic_add_vec into the gradient rows.
+INDUCTOR_CPU_ATOMIC_BACKWARD = Deviates(
+    ("deterministic",), "torch.compile's CPU backward scatter-adds duplicate ids with atomic adds from every "
+    "OpenMP thread, so the order of the float additions (and the last bits) changes from call to call; with one "
+    "thread it is bitwise repeatable", device_type="cpu", min_threads=2)
 LOW_PRECISION = ("float16", "bfloat16")
 # Measured with jax/jaxlib 0.11.2 on an Intel Xeon (AVX512-BF16, AMX): jnp.take on the CPU returns
 # +0.0 for bfloat16 subnormal rows (W[ids] indexing keeps them), in 1 or 16 threads alike; jax

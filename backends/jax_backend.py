@@ -2,7 +2,9 @@
 
 JAX runs with x64 disabled by default, so float64 weights would silently become float32:
 float64 is not declared. int64 ids are likewise narrowed to int32 (harmless for valid ids).
-Gradients come from ``jax.vjp``; ``compile`` is ``jax.jit``."""
+Gradients come from ``jax.vjp``; ``compile`` is ``jax.jit``. The eager adapters dispatch op by
+op (each op compiled on its own); the ``-jit`` adapters run forward and vjp as one ``jax.jit``
+program, as a training step would."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from backends._common import JAX_ONEHOT_NARROW_IOTA, XLA_CPU_GATHER_FLUSHES_BF16, onehot_rules, saturates
-from harness.adapter import COMPILE_CACHE_ENV, Declared, EmbeddingAdapter
+from harness.adapter import COMPILE_CACHE_ENV, BagDeclared, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
 
@@ -59,8 +61,10 @@ class JaxTake(EmbeddingAdapter):
         self.device = device
         self.jax_device = _jax_device(self.jax, device)
         suffix = "" if device == "cpu" else f"-{device}"
-        self.id = f"{self.framework}-{self.variant}{suffix}"
-        self.gather_twin = f"jax-gather{suffix}"
+        mode = "" if self.mode == "eager" else f"-{self.mode}"
+        self.id = f"{self.framework}-{self.variant}{mode}{suffix}"
+        self.gather_twin = f"jax-gather{mode}{suffix}"
+        self.eager_twin = None if self.mode == "eager" else f"{self.framework}-{self.variant}{suffix}"
         self.declared = self._declare()
 
     def _declare(self) -> Declared:
@@ -178,8 +182,41 @@ class FlaxEmbed(JaxTake):
         return layer(ids)
 
 
+class _Jitted:
+    """The forward and the gradient (forward and vjp together) each one ``jax.jit`` program."""
+
+    mode = "jit"
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__(device)
+        self._jit_forward = self.jax.jit(super().forward)
+        self._jit_gradient = self.jax.jit(super().gradient)
+
+    def forward(self, weights, ids):
+        return self._jit_forward(weights, ids)
+
+    def gradient(self, weights, ids, upstream):
+        return self._jit_gradient(weights, ids, upstream)
+
+
+class JaxTakeJit(_Jitted, JaxTake):
+    """``jax.jit(jnp.take)``."""
+
+
+class JaxOneHotJit(_Jitted, JaxOneHot):
+    """``jax.jit(jax.nn.one_hot(ids, V) @ W)``."""
+
+
 def gather(device: str = "cpu"):
     return JaxTake(device)
+
+
+def jit_gather(device: str = "cpu"):
+    return JaxTakeJit(device)
+
+
+def jit_onehot(device: str = "cpu"):
+    return JaxOneHotJit(device)
 
 
 def onehot(device: str = "cpu"):
@@ -188,3 +225,90 @@ def onehot(device: str = "cpu"):
 
 def flax_embed(device: str = "cpu"):
     return FlaxEmbed(device)
+
+
+class JaxSegmentBag(JaxTake):
+    """Bags as JAX users write them: ``jax.ops.segment_sum`` (``segment_max``) over ``jnp.take``,
+    the mean as that sum divided by ``segment_sum`` of ones. Empty bags: sum 0, mean 0/0 = NaN,
+    max the reduction's identity -inf (observed by bag_empty)."""
+
+    variant = "gather"
+    kind = "bag"
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__(device)
+        suffix = "" if device == "cpu" else f"-{device}"
+        self.id = f"jax-{self.kind}{suffix}"
+        self.gather_twin = f"jax-bag{suffix}"
+
+    def _declare(self) -> Declared:
+        return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="dense",
+                        bags=BagDeclared(modes=("sum", "mean", "max"), per_sample_weights=True,
+                                         empty_bag={"mean": "nan", "max": "-inf"}))
+
+    def prepare_ids(self, bags):
+        psw = None if bags.per_sample_weights is None else self._array(bags.per_sample_weights)
+        return self._array(bags.ids), self._array(bags.segment_ids.astype(np.int32)), bags.n_bags, bags.mode, psw
+
+    def compile(self, fn):
+        """``jax.jit`` with the bag count and mode static (one program per pair), as a model
+        whose batch of bags has a fixed shape compiles it."""
+        programs = {}
+
+        def call(weights, native, *rest):
+            ids, segments, n_bags, mode, psw = native
+            if (n_bags, mode) not in programs:
+                programs[n_bags, mode] = self.jax.jit(
+                    lambda w, i, s, p, *r: fn(w, (i, s, n_bags, mode, p), *r))
+            return programs[n_bags, mode](weights, ids, segments, psw, *rest)
+
+        return call
+
+    def _reduce(self, rows, native):
+        ops = self.jax.ops
+        _, segments, n_bags, mode, _ = native
+        if mode == "max":
+            return ops.segment_max(rows, segments, num_segments=n_bags)
+        total = ops.segment_sum(rows, segments, num_segments=n_bags)
+        if mode == "mean":
+            ones = self.jnp.ones((rows.shape[0], 1), rows.dtype)
+            total = total / ops.segment_sum(ones, segments, num_segments=n_bags)
+        return total
+
+    def _lookup(self, weights, native):
+        ids, _, _, _, psw = native
+        rows = self.jnp.take(weights, ids, axis=0)
+        if psw is not None:
+            rows = rows * psw[:, None]
+        return self._reduce(rows, native)
+
+
+class JaxMultiHotBag(JaxSegmentBag):
+    """The multi-hot twin: ``segment_sum(one_hot(ids, V) * w) @ W`` (mean: divided by the bag's
+    length first). There is no multi-hot max."""
+
+    variant = "onehot"
+    kind = "bag-multihot"
+
+    def _declare(self) -> Declared:
+        return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="dense",
+                        matmul_precision="tf32" if self.device != "cpu" else "float32",
+                        bags=BagDeclared(modes=("sum", "mean"), per_sample_weights=True, empty_bag={"mean": "nan"}),
+                        deviations={"bag_mean": "an empty bag's mean row of M is 0/0 = NaN, and M^T @ up spreads it "
+                                                "into every row's gradient (the gather form keeps it in that bag's "
+                                                "output)"})
+
+    def _lookup(self, weights, native):
+        ids, _, _, _, psw = native
+        one_hot = self.jax.nn.one_hot(ids, weights.shape[0], dtype=weights.dtype)
+        if psw is not None:
+            one_hot = one_hot * psw[:, None]
+        return self._reduce(one_hot, native) @ weights
+
+
+def segment_bag(device: str = "cpu"):
+    return JaxSegmentBag(device)
+
+
+def multihot_bag(device: str = "cpu"):
+    return JaxMultiHotBag(device)

@@ -135,6 +135,7 @@ class KerasEmbedding(EmbeddingAdapter):
             out_of_range=oob, gradient="sparse" if self.backend == "tensorflow" else "dense",
             platform_deviations=(saturates(dtypes, device_type=_SATURATES_ON[self.backend]),
                                  *((XLA_CPU_GATHER_FLUSHES_BF16,) if self.backend == "jax" else ())),
+            options=("mask_zero",),
         )
 
     def versions(self):
@@ -159,9 +160,21 @@ class KerasEmbedding(EmbeddingAdapter):
     # --- layers ------------------------------------------------------------------------
     def _new_layer(self, vocab: int, dim: int, dtype: str):
         # Zeros: the table is always overwritten (or passed in), so skip the random fill.
-        layer = self.keras.layers.Embedding(vocab, dim, dtype=dtype, embeddings_initializer="zeros")
+        layer = self.keras.layers.Embedding(vocab, dim, dtype=dtype, embeddings_initializer="zeros",
+                                            **self.layer_options)
         layer.build((None,))
         return layer
+
+    def configured(self, **options):
+        clone = super().configured(**options)
+        clone._layers = {}  # layers built with the options, not shared with the plain adapter
+        return clone
+
+    @_on_device
+    def output_mask(self, weights, ids):
+        if self.backend == "jax":
+            return self._layer(weights.shape[0], weights.shape[1], dtype_name(weights.dtype)).compute_mask(ids)
+        return weights.compute_mask(ids)
 
     def _table(self, layer):
         return layer.embeddings

@@ -1,18 +1,19 @@
 """TensorFlow: ``tf.nn.embedding_lookup`` (IndexedSlices gradient) and ``tf.one_hot`` @ W.
 
 Runs eagerly; ``compile`` wraps in ``tf.function`` (no XLA, so the same kernels and the same
-out-of-range behaviour as eager). Under XLA (jit_compile=True) out-of-range ids clamp
-instead of raising (XLA's Gather clamps its start indices: openxla.org, "Operation
-semantics", Gather): that mode would be a separate adapter."""
+out-of-range behaviour as eager). The ``-xla`` adapters run forward and gradient under
+``tf.function(jit_compile=True)``: XLA's Gather clamps its start indices into range (openxla.org,
+"Operation semantics", Gather), so there a bad id reads the first or last row instead of raising."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 
-from backends._common import onehot_rules, saturates
-from harness.adapter import Declared, EmbeddingAdapter
+from backends._common import XLA_ONEHOT_NARROW_IOTA, onehot_rules, saturates
+from harness.adapter import BagDeclared, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
 
@@ -46,8 +47,10 @@ class TensorflowLookup(EmbeddingAdapter):
         self.device = device
         self.tf_device = _tf_device_name(tf, device)
         suffix = "" if device == "cpu" else f"-{device}"
-        self.id = f"tensorflow-{self.variant}{suffix}"
-        self.gather_twin = f"tensorflow-gather{suffix}"
+        mode = "" if self.mode == "eager" else f"-{self.mode}"
+        self.id = f"tensorflow-{self.variant}{mode}{suffix}"
+        self.gather_twin = f"tensorflow-gather{mode}{suffix}"
+        self.eager_twin = None if self.mode == "eager" else f"tensorflow-{self.variant}{suffix}"
         self.declared = self._declare()
 
     def _declare(self) -> Declared:
@@ -101,13 +104,15 @@ class TensorflowLookup(EmbeddingAdapter):
         with self.tf.device(self.tf_device):
             return self._lookup(weights, ids)
 
+    def _gradient(self, weights, ids, upstream):
+        with self.tf.GradientTape() as tape:
+            tape.watch(weights)
+            out = self._lookup(weights, ids)
+        return tape.gradient(out, weights, output_gradients=upstream)
+
     def gradient(self, weights, ids, upstream):
-        tf = self.tf
-        with tf.device(self.tf_device):
-            with tf.GradientTape() as tape:
-                tape.watch(weights)
-                out = self._lookup(weights, ids)
-            return tape.gradient(out, weights, output_gradients=upstream)
+        with self.tf.device(self.tf_device):
+            return self._gradient(weights, ids, upstream)
 
     def is_sparse(self, gradient):
         return isinstance(gradient, self.tf.IndexedSlices)
@@ -151,9 +156,146 @@ class TensorflowOneHot(TensorflowLookup):
         return tf.reshape(out, tf.concat([tf.shape(ids), tf.shape(weights)[1:]], axis=0))
 
 
+class _XlaCompiled:
+    """Forward and gradient each under ``tf.function(jit_compile=True)``, one trace per input
+    signature (``reduce_retracing`` generalises shapes, as a model's serving function would)."""
+
+    mode = "xla"
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__(device)
+        self._lookup = self.tf.function(self._lookup, jit_compile=True, reduce_retracing=True)
+        self._gradient = self.tf.function(self._gradient, jit_compile=True, reduce_retracing=True)
+
+    def compile(self, fn):
+        return fn  # already compiled: the benchmark times the XLA function itself
+
+
+class TensorflowLookupXla(_XlaCompiled, TensorflowLookup):
+    """``tf.nn.embedding_lookup`` under XLA."""
+
+    def _declare(self) -> Declared:
+        # XLA clamps bad ids on every device, and its gather takes int16 ids for any table size.
+        return replace(super()._declare(), negative_index="clamp", out_of_range="clamp", deviations={})
+
+
+class TensorflowOneHotXla(_XlaCompiled, TensorflowOneHot):
+    """``tf.one_hot(ids, V) @ W`` under XLA."""
+
+    def _declare(self) -> Declared:
+        return replace(super()._declare(), deviations=XLA_ONEHOT_NARROW_IOTA)
+
+
 def gather(device: str = "cpu"):
     return TensorflowLookup(device)
 
 
+def xla_gather(device: str = "cpu"):
+    return TensorflowLookupXla(device)
+
+
+def xla_onehot(device: str = "cpu"):
+    return TensorflowOneHotXla(device)
+
+
 def onehot(device: str = "cpu"):
     return TensorflowOneHot(device)
+
+
+# Observed (TensorFlow 2.21): embedding_lookup_sparse returns rows only up to the last bag that
+# holds an id, so trailing empty bags have no row; safe_embedding_lookup_sparse returns them.
+_DROPS_TRAILING_EMPTY = ("tf.nn.embedding_lookup_sparse returns no row for trailing empty bags (its output has as "
+                         "many rows as the last non-empty bag + 1); safe_embedding_lookup_sparse returns zeros there")
+
+
+class TensorflowSparseBag(TensorflowLookup):
+    """``tf.nn.embedding_lookup_sparse``: bags as the rows of a SparseTensor of ids (weights as a
+    second SparseTensor), combiner sum or mean. The gradient is IndexedSlices."""
+
+    variant = "gather"
+    kind = "bag"
+    modes = ("sum", "mean")
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__(device)
+        suffix = "" if device == "cpu" else f"-{device}"
+        self.id = f"tensorflow-{self.kind}{suffix}"
+        self.gather_twin = f"tensorflow-bag{suffix}"
+
+    def _declare(self) -> Declared:
+        return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="sparse",
+                        bags=BagDeclared(modes=self.modes, per_sample_weights=True),
+                        deviations={c: _DROPS_TRAILING_EMPTY for c in (
+                            "bag_sum", "bag_mean", "bag_per_sample_weights", "bag_empty")})
+
+    def prepare_ids(self, bags):
+        tf = self.tf
+        with tf.device(self.tf_device):
+            positions = np.arange(len(bags.ids)) - np.repeat(bags.offsets, bags.lengths)
+            indices = np.stack([bags.segment_ids, positions], axis=1).astype(np.int64).reshape(-1, 2)
+            shape = [bags.n_bags, int(bags.lengths.max(initial=0))]
+            ids = tf.sparse.SparseTensor(indices, self._tensor(bags.ids.astype(np.int64)), shape)
+            weights = None if bags.per_sample_weights is None else tf.sparse.SparseTensor(
+                indices, self._tensor(bags.per_sample_weights), shape)
+        return ids, weights, bags.mode
+
+    def _lookup(self, weights, native):
+        ids, per_sample, mode = native
+        return self.tf.nn.embedding_lookup_sparse(weights, ids, per_sample, combiner=mode)
+
+
+class TensorflowSafeSparseBag(TensorflowSparseBag):
+    """``tf.nn.safe_embedding_lookup_sparse``: a row for every bag, zeros for an empty one."""
+
+    kind = "bag-safe"
+
+    def _declare(self) -> Declared:
+        return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="sparse",
+                        bags=BagDeclared(modes=self.modes, per_sample_weights=True))
+
+    def _lookup(self, weights, native):
+        ids, per_sample, mode = native
+        return self.tf.nn.safe_embedding_lookup_sparse(weights, ids, per_sample, combiner=mode)
+
+
+class TensorflowMultiHotBag(TensorflowSparseBag):
+    """The multi-hot twin: ``tf.sparse.sparse_dense_matmul(M, W)`` with M the bags' (weighted)
+    id counts as a SparseTensor, divided by each bag's length for mean."""
+
+    variant = "onehot"
+    kind = "bag-multihot"
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__(device)
+        # The safe lookup is the gather with a row for every bag, as M @ W has.
+        self.gather_twin = "tensorflow-bag-safe" + ("" if device == "cpu" else f"-{device}")
+
+    def _declare(self) -> Declared:
+        return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="dense",
+                        matmul_precision="tf32" if self.device != "cpu" else "float32",
+                        bags=BagDeclared(modes=self.modes, per_sample_weights=True))
+
+    def _lookup(self, weights, native):
+        tf = self.tf
+        ids, per_sample, mode = native
+        values = per_sample.values if per_sample is not None else tf.ones_like(ids.values, dtype=weights.dtype)
+        rows = ids.indices[:, 0]
+        if mode == "mean":
+            lengths = tf.math.bincount(tf.cast(rows, tf.int32), minlength=tf.cast(ids.dense_shape[0], tf.int32),
+                                       dtype=weights.dtype)
+            values = values / tf.gather(lengths, rows)
+        shape = tf.stack([ids.dense_shape[0], tf.shape(weights, tf.int64)[0]])
+        multihot = tf.sparse.reorder(tf.sparse.SparseTensor(tf.stack([rows, ids.values], axis=1), values, shape))
+        return tf.sparse.sparse_dense_matmul(multihot, weights)
+
+
+def sparse_bag(device: str = "cpu"):
+    return TensorflowSparseBag(device)
+
+
+def safe_sparse_bag(device: str = "cpu"):
+    return TensorflowSafeSparseBag(device)
+
+
+def multihot_bag(device: str = "cpu"):
+    return TensorflowMultiHotBag(device)

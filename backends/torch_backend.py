@@ -1,15 +1,28 @@
-"""PyTorch: ``torch.nn.Embedding`` (dense and ``sparse=True`` gradients) and one-hot @ W."""
+"""PyTorch: ``torch.nn.Embedding`` (dense and ``sparse=True`` gradients) and one-hot @ W, eager
+and under ``torch.compile`` (inductor)."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import replace
+
 import numpy as np
 
-from backends._common import onehot_rules, saturates
-from harness.adapter import Declared, EmbeddingAdapter
+from backends._common import INDUCTOR_CPU_ATOMIC_BACKWARD, onehot_rules, saturates
+from harness.adapter import BagDeclared, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name
 from harness.errors import FrameworkUnavailable
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+# nn.Embedding's options (max_norm comes with norm_type); a one-hot matmul has none.
+_EMBEDDING_OPTIONS = ("padding_idx", "max_norm", "scale_grad_by_freq")
+# Observed with torch 2.13 (CPU): what sparse=True does with the other options.
+_SPARSE_OPTION_LIMITS = {
+    "option_padding_idx": "with sparse=True and padding_idx, backward raises IndexError ('too many indices for "
+                          "tensor of dimension 0') for a 0-d id tensor; 1-d and larger id arrays are right",
+    "option_scale_grad_by_freq": "torch refuses the combination: backward raises RuntimeError 'embedding_backward: "
+                                 "scale_grad_by_freq not supported with sparse gradients'",
+}
 
 
 def _torch():
@@ -32,8 +45,10 @@ class TorchEmbedding(EmbeddingAdapter):
             raise FrameworkUnavailable("torch sees no CUDA device (CPU-only build or no GPU)")
         self.device = device
         kind = "sparse" if self.sparse else self.variant
-        self.id = f"torch-{kind}" + ("" if device == "cpu" else f"-{device}")
-        self.gather_twin = "torch-gather" + ("" if device == "cpu" else f"-{device}")
+        suffix = "" if device == "cpu" else f"-{device}"
+        self.id = f"torch-{kind}" + ("" if self.mode == "eager" else f"-{self.mode}") + suffix
+        self.gather_twin = "torch-gather" + ("" if self.mode == "eager" else f"-{self.mode}") + suffix
+        self.eager_twin = None if self.mode == "eager" else f"torch-{kind}{suffix}"
         self.declared = self._declare()
 
     def _declare(self) -> Declared:
@@ -45,6 +60,7 @@ class TorchEmbedding(EmbeddingAdapter):
             negative_index="raise", out_of_range="raise",
             gradient="sparse" if self.sparse else "dense",
             platform_deviations=(saturates(_WEIGHT_DTYPES, device_type=None if self.sparse else "cpu"),),
+            options=_EMBEDDING_OPTIONS, deviations=_SPARSE_OPTION_LIMITS if self.sparse else {},
         )
 
     def versions(self):
@@ -71,7 +87,7 @@ class TorchEmbedding(EmbeddingAdapter):
     def prepare_weights(self, weights):
         w = self._tensor(weights)
         module = self.torch.nn.Embedding(w.shape[0], w.shape[1], sparse=self.sparse,
-                                         device=self.device, dtype=w.dtype)
+                                         device=self.device, dtype=w.dtype, **self.layer_options)
         with self.torch.no_grad():
             module.weight.copy_(w)
         return module
@@ -153,14 +169,84 @@ class TorchOneHot(TorchEmbedding):
     def _one_hot(self, ids, weights):
         return self.torch.nn.functional.one_hot(ids, weights.shape[0]).to(weights.dtype)
 
+    def _product(self, weights, ids):
+        return self._one_hot(ids, weights) @ weights
+
     def forward(self, weights, ids):
         with self.torch.no_grad():
-            return self._one_hot(ids, weights) @ weights
+            return self._product(weights, ids)
 
     def gradient(self, weights, ids, upstream):
         w = weights.detach().requires_grad_(True)
-        (self._one_hot(ids, w) @ w).backward(upstream)
+        self._product(w, ids).backward(upstream)
         return w.grad
+
+
+def _compiler(torch):
+    """``torch.compile`` with room for every shape, rank and dtype the checks draw. Past its
+    recompile limit (8 by default) dynamo silently runs the function eagerly; that would test
+    the eager kernels under this adapter's name, so the limit is raised and hitting it raises."""
+    config = torch._dynamo.config
+    config.recompile_limit = max(config.recompile_limit, 1024)
+    config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, 4096)
+    config.fail_on_recompile_limit_hit = True
+    return functools.partial(torch.compile, dynamic=True)
+
+
+class TorchCompiledEmbedding(TorchEmbedding):
+    """``torch.compile`` (inductor) of nn.Embedding's forward, ``F.embedding(ids, weight)``,
+    for inference (no_grad) and for training (the compiled backward)."""
+
+    mode = "compile"
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__(device)
+        functional = self.torch.nn.functional
+        self._compiled = _compiler(self.torch)(
+            lambda weight, ids, padding_idx, max_norm, norm_type, scale_grad_by_freq: functional.embedding(
+                ids, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq))
+
+    def _declare(self) -> Declared:
+        # Bad ids fail inductor's bounds assert ("index out of bounds: 0 <= tmp < V"), a
+        # RuntimeError as eager's IndexError is. Unlike eager, the compiled backward accumulates
+        # float16/bfloat16 duplicates in float32 (it does not saturate) and, on several CPU threads,
+        # is not bitwise repeatable.
+        return Declared(weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int32", "int64"), negative_index="raise",
+                        out_of_range="raise", gradient="dense", platform_deviations=(INDUCTOR_CPU_ATOMIC_BACKWARD,),
+                        options=_EMBEDDING_OPTIONS)
+
+    def _embed(self, module, ids):
+        # The module's own options, so a configured adapter compiles what nn.Embedding would run.
+        return self._compiled(module.weight, ids, module.padding_idx, module.max_norm, module.norm_type,
+                              module.scale_grad_by_freq)
+
+    def forward(self, module, ids):
+        with self.torch.no_grad():
+            return self._embed(module, ids)
+
+    def output_buffer(self, module, ids):
+        return None  # the compiled graph allocates its own output
+
+    def gradient(self, module, ids, upstream):
+        module.weight.grad = None
+        self._embed(module, ids).backward(upstream)
+        return module.weight.grad
+
+
+class TorchCompiledOneHot(TorchOneHot):
+    """``torch.compile`` (inductor) of ``F.one_hot(ids, V).to(W.dtype) @ W``."""
+
+    mode = "compile"
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__(device)
+        self._product = _compiler(self.torch)(self._product)
+
+    def _declare(self) -> Declared:
+        # Compiled, one_hot accepts the ids eager F.one_hot refuses (int32, uint32, uint64, and
+        # integral float32 ids), and still raises on bad ids.
+        declared = super()._declare()
+        return replace(declared, index_dtypes=("int32", "int64", "uint32", "uint64", "float32"))
 
 
 def gather(device: str = "cpu"):
@@ -173,3 +259,97 @@ def sparse_gather(device: str = "cpu"):
 
 def onehot(device: str = "cpu"):
     return TorchOneHot(device)
+
+
+def compiled_gather(device: str = "cpu"):
+    return TorchCompiledEmbedding(device)
+
+
+def compiled_onehot(device: str = "cpu"):
+    return TorchCompiledOneHot(device)
+
+
+class TorchBag(TorchEmbedding):
+    """``F.embedding_bag`` (what ``nn.EmbeddingBag`` runs): sum, mean and max bags from offsets, a
+    2-D id matrix or offsets with ``include_last_offset``; per-sample weights in sum mode."""
+
+    variant = "gather"
+    kind = "bag"
+
+    def __init__(self, device: str = "cpu"):
+        super().__init__(device)
+        suffix = "" if device == "cpu" else f"-{device}"
+        self.id = f"torch-{self.kind}{suffix}"
+        self.gather_twin = f"torch-bag{suffix}"
+
+    def _declare(self) -> Declared:
+        return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="dense",
+                        options=("padding_idx",),
+                        bags=BagDeclared(modes=("sum", "mean", "max"), per_sample_weights=True,
+                                         input_forms=("matrix", "last_offset")))
+
+    def prepare_weights(self, weights):
+        return self._tensor(weights)
+
+    def prepare_upstream(self, upstream):
+        return self._tensor(upstream)
+
+    def prepare_ids(self, bags):
+        t = self.torch
+        psw = None if bags.per_sample_weights is None else self._tensor(bags.per_sample_weights)
+        if bags.form == "matrix":
+            return self._tensor(bags.as_matrix()), None, bags.mode, psw, False
+        offsets = bags.offsets if bags.form == "offsets" else np.append(bags.offsets, len(bags.ids))
+        return (self._tensor(bags.ids), t.as_tensor(offsets, dtype=t.int64, device=self.device), bags.mode, psw,
+                bags.form == "last_offset")
+
+    def _bag(self, weights, native):
+        ids, offsets, mode, psw, last = native
+        return self.torch.nn.functional.embedding_bag(
+            ids, weights, offsets, mode=mode, per_sample_weights=psw, include_last_offset=last,
+            padding_idx=self.layer_options.get("padding_idx"))
+
+    def forward(self, weights, native):
+        with self.torch.no_grad():
+            return self._bag(weights, native)
+
+    def output_buffer(self, weights, native):
+        return None
+
+    def gradient(self, weights, native, upstream):
+        w = weights.detach().requires_grad_(True)
+        self._bag(w, native).backward(upstream)
+        return w.grad
+
+
+class TorchMultiHotBag(TorchBag):
+    """The multi-hot twin: ``M @ W`` with M[b, i] the summed weights of id i in bag b (divided by the
+    bag's length for mean), built with ``index_put_(accumulate=True)``. There is no multi-hot max."""
+
+    variant = "onehot"
+    kind = "bag-multihot"
+
+    def _declare(self) -> Declared:
+        return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="dense",
+                        bags=BagDeclared(modes=("sum", "mean"), per_sample_weights=True))
+
+    def _bag(self, weights, native):
+        t = self.torch
+        ids, offsets, mode, psw, _ = native
+        n_bags = len(offsets)
+        lengths = t.diff(offsets, append=t.tensor([len(ids)], device=offsets.device))
+        segment = t.repeat_interleave(t.arange(n_bags, device=offsets.device), lengths)
+        values = psw if psw is not None else t.ones(len(ids), dtype=weights.dtype, device=weights.device)
+        if mode == "mean":
+            values = values / lengths.clamp(min=1).to(weights.dtype)[segment]
+        multihot = t.zeros((n_bags, weights.shape[0]), dtype=weights.dtype, device=weights.device)
+        multihot.index_put_((segment, ids.long()), values, accumulate=True)
+        return multihot @ weights
+
+
+def bag(device: str = "cpu"):
+    return TorchBag(device)
+
+
+def multihot_bag(device: str = "cpu"):
+    return TorchMultiHotBag(device)

@@ -15,6 +15,7 @@ observed behaviour is a failure.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ import numpy as np
 Outcome = Literal["raise", "wrap", "clamp", "nan", "zeros", "undefined"]
 OUTCOMES = ("raise", "wrap", "clamp", "nan", "zeros", "undefined")
 Variant = Literal["gather", "onehot"]
+# Layer options a framework may offer, each with checks of its own (harness/option_checks.py):
+# torch.nn.Embedding's padding_idx, max_norm (with norm_type) and scale_grad_by_freq, and
+# keras.layers.Embedding's mask_zero.
+# Each with the arguments that come with it.
+LAYER_OPTIONS: dict[str, tuple[str, ...]] = {"padding_idx": (), "max_norm": ("norm_type",),
+                                             "scale_grad_by_freq": (), "mask_zero": ()}
 
 
 # A folder the processes of one conformance run share (nox -s conformance sets it): a backend
@@ -70,6 +77,23 @@ class Deviates:
 
 
 @dataclass(frozen=True)
+class BagDeclared:
+    """What a bag (segment reduction) adapter claims; ``harness/bag_checks.py`` verifies each."""
+
+    modes: tuple[str, ...] = ("sum", "mean", "max")
+    # Per-sample weights (sum mode): each row scaled by its weight before the sum.
+    per_sample_weights: bool = False
+    # What an empty bag returns, per mode: "zeros", "nan", "-inf" (default "zeros").
+    empty_bag: Mapping[str, str] = field(default_factory=dict)
+    # Other spellings of the same bags it takes: "matrix" (2-D ids, one bag per row) and
+    # "last_offset" (offsets with the end of the last bag appended, torch's include_last_offset).
+    input_forms: tuple[str, ...] = ()
+
+    def empty(self, mode: str) -> str:
+        return self.empty_bag.get(mode, "zeros")
+
+
+@dataclass(frozen=True)
 class Declared:
     """What an adapter claims about itself. Every field is verified by a check."""
 
@@ -88,6 +112,12 @@ class Declared:
     not_applicable: Mapping[str, str] = field(default_factory=dict)
     # Deviations that hold only on some platforms (device type, CPU, threads, versions).
     platform_deviations: tuple[Deviates, ...] = ()
+    # Layer options (LAYER_OPTIONS) this adapter builds its layer with when ``configured``; the
+    # checks of any other option are not applicable to it.
+    options: tuple[str, ...] = ()
+    # Set for a bag adapter (prepare_ids takes harness.bags.Bags, forward returns one row per
+    # bag): the bag checks run on it, the lookup checks are not applicable, and vice versa.
+    bags: BagDeclared | None = None
 
 
 class EmbeddingAdapter(ABC):
@@ -104,6 +134,11 @@ class EmbeddingAdapter(ABC):
     declared: Declared = Declared()
     # id of the gather adapter this one-hot adapter should agree with (same framework/device).
     gather_twin: str | None = None
+    # How the framework runs it: "eager", or the compiler a user wraps it in ("jit" for jax.jit,
+    # "xla" for tf.function(jit_compile=True), "compile" for torch.compile). A compiled adapter
+    # names its eager twin, so the results can show what compiling changes.
+    mode: str = "eager"
+    eager_twin: str | None = None
     # How the harness loaded it (built-in id or module:factory), used in repro snippets and to
     # rebuild it in a child process.
     source: str = ""
@@ -113,6 +148,8 @@ class EmbeddingAdapter(ABC):
     # Its gather runs on one thread whatever the thread settings (NumPy's fancy indexing): its
     # bandwidth is compared with the host's single-thread copy bandwidth.
     single_threaded: bool = False
+    # The layer options ``prepare_weights`` builds with (set through ``configured``).
+    layer_options: Mapping[str, Any] = {}
 
     # --- framework plumbing ----------------------------------------------------------
     @abstractmethod
@@ -154,6 +191,21 @@ class EmbeddingAdapter(ABC):
     def to_numpy(self, value: Any) -> np.ndarray:
         """A native value (sparse gradients densified) as a NumPy array."""
 
+    def configured(self, **options: Any) -> EmbeddingAdapter:
+        """This adapter with its layer built with ``options`` (declared ones only), e.g.
+        ``adapter.configured(padding_idx=0)``; the adapter itself is left as it is."""
+        offered = {arg for option in self.declared.options for arg in (option, *LAYER_OPTIONS.get(option, ()))}
+        unknown = sorted(set(options) - offered)
+        if unknown:
+            raise ValueError(f"{self.id} offers no layer option {unknown}; it declares {list(self.declared.options)}")
+        clone = copy.copy(self)
+        clone.layer_options = {**self.layer_options, **options}
+        return clone
+
+    def output_mask(self, weights: Any, ids: Any) -> Any | None:
+        """The mask the layer hands to the next layer (Keras' ``compute_mask``), or None."""
+        return None
+
     def synchronize(self, value: Any) -> None:  # noqa: B027 - a no-op is the right default
         """Block until ``value`` is computed (async devices); a no-op on NumPy."""
 
@@ -184,6 +236,16 @@ class EmbeddingAdapter(ABC):
         grad = self.gradient(w, self.prepare_ids(ids), self.prepare_upstream(upstream))
         return self.to_numpy(grad)
 
+    def lookup_and_table(self, weights: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The output and the table the layer holds after the call (max_norm renormalises it)."""
+        w = self.prepare_weights(weights)
+        out = self.to_numpy(self.forward(w, self.prepare_ids(ids)))
+        return out, self.table_of(w)
+
+    def mask(self, weights: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+        mask = self.output_mask(self.prepare_weights(weights), self.prepare_ids(ids))
+        return None if mask is None else self.to_numpy(mask)
+
     def describe(self) -> dict[str, Any]:
         from harness.platform import platform_rules
 
@@ -192,6 +254,8 @@ class EmbeddingAdapter(ABC):
             "id": self.id,
             "framework": self.framework,
             "variant": self.variant,
+            "mode": self.mode,
+            "eager_twin": self.eager_twin,
             "device": self.device,
             "source": self.source,
             "versions": self.versions(),
@@ -204,6 +268,10 @@ class EmbeddingAdapter(ABC):
                 "matmul_precision": d.matmul_precision,
                 "deviations": dict(d.deviations),
                 "platform_deviations": platform_rules(self),
+                "options": list(d.options),
+                **({"bags": {"modes": list(d.bags.modes), "per_sample_weights": d.bags.per_sample_weights,
+                             "empty_bag": {m: d.bags.empty(m) for m in d.bags.modes},
+                             "input_forms": list(d.bags.input_forms)}} if d.bags else {}),
             },
             "runtime": self.runtime_settings(),
         }

@@ -27,7 +27,8 @@ from hypothesis import given, settings, target
 from hypothesis.errors import InvalidArgument
 
 from harness import hypothesis_profiles, layouts, oracle
-from harness.adapter import EmbeddingAdapter
+from harness.adapter import LAYER_OPTIONS, EmbeddingAdapter
+from harness.bags import MODES as BAG_MODES
 from harness.dtypes import CANDIDATE_INDEX_DTYPES, WEIGHT_DTYPES, dtype_name, np_dtype, unit_roundoff
 from harness.errors import HarnessError
 from harness.isolation import CRASH, IsolationFailed, needs_isolation, probe_isolated
@@ -76,6 +77,8 @@ class Check:
     run: Callable[[EmbeddingAdapter, Context], None]
     # Returns a skip reason when the check does not apply to this adapter.
     applies: Callable[[EmbeddingAdapter], str | None] = lambda adapter: None
+    # "lookup" checks run on lookup adapters, "bag" checks on bag adapters (Declared.bags).
+    family: str = "lookup"
 
 
 @dataclass
@@ -164,9 +167,9 @@ def _has_gradient(adapter) -> bool:
 
 
 # --- expectations --------------------------------------------------------------------------
-def _expect_rows(adapter, got, want, shown: dict, dtype: str | None = None) -> None:
+def _expect_rows(adapter, got, want, shown: dict, dtype: str | None = None, *,
+                 call: str = "adapter.lookup(W, ids)", oracle_call: str = "oracle.forward(W, ids % len(W))") -> None:
     """Output shape idx.shape + (dim,), the weight dtype, and rows equal to W[idx]."""
-    call, oracle_call = "adapter.lookup(W, ids)", "oracle.forward(W, ids % len(W))"
     if got.shape != want.shape:
         _fail(adapter, f"output shape {got.shape}, expected ids.shape + (dim,) = {want.shape}", call,
               expected=oracle_call, **shown)
@@ -186,10 +189,14 @@ def _expect_rows(adapter, got, want, shown: dict, dtype: str | None = None) -> N
               f"{where}: got {got[where]!r}, expected {want[where]!r}", call, expected=oracle_call, **shown)
 
 
-def _expect_gradient(adapter, got, weights, ids, up, shown: dict, dtype: str, precision: str = "float32") -> None:
+def _expect_gradient(adapter, got, weights, ids, up, shown: dict, dtype: str, precision: str = "float32", *,
+                     call: str = "adapter.weight_grad(W, ids, up)",
+                     oracle_call: str = "oracle.gradient(ids % len(W), up, len(W))",
+                     scale_by_freq: bool = False, padding_idx: int | None = None) -> None:
     """The weight gradient equals the float64 scatter-add within the summation bound (in the
-    weight dtype, or the declared matmul precision when that is coarser)."""
-    call, oracle_call = "adapter.weight_grad(W, ids, up)", "oracle.gradient(ids % len(W), up, len(W))"
+    weight dtype, or the declared matmul precision when that is coarser). ``scale_by_freq``:
+    each row divided by its id's count (every term is divided before the sum: one more
+    rounding per term); ``padding_idx``: that row's gradient is zero."""
     vocab, dim = weights.shape
     if got.shape != (vocab, dim):
         _fail(adapter, f"gradient shape {got.shape}, expected the table's {(vocab, dim)}", call,
@@ -199,8 +206,17 @@ def _expect_gradient(adapter, got, weights, ids, up, shown: dict, dtype: str, pr
     rows = wrapped(ids, vocab)
     exact = oracle.gradient(rows, up, vocab)
     counts = oracle.hit_counts(rows, vocab)
+    abs_sums = oracle.abs_sums(rows, up, vocab)
     accumulate = _accumulation_format(precision, dtype)
-    tol = gradient_tolerance(exact, counts, oracle.abs_sums(rows, up, vocab), accumulate)
+    if scale_by_freq:
+        exact = oracle.gradient_scaled_by_freq(rows, up, vocab)
+        abs_sums = abs_sums / np.maximum(counts, 1)[:, None]
+    tol = gradient_tolerance(exact, counts, abs_sums, accumulate)
+    if scale_by_freq:
+        tol = tol + unit_roundoff(accumulate) * abs_sums
+    if padding_idx is not None:
+        exact = oracle.gradient_with_padding(rows, up, vocab, padding_idx)
+        tol[padding_idx % vocab] = 0.0
     err = np.abs(got.astype(np.float64) - exact)
     bad = ~(err <= tol)
     if bad.any():
@@ -775,6 +791,11 @@ CHECKS: list[Check] = [
           partial(_low_precision_accumulation, "bfloat16", 1000),
           partial(_both, (_needs_gradient, partial(_needs_dtype, "bfloat16")))),
 ]
+# The layer options' and the bags' checks build on the helpers above, so their modules come last.
+from harness.bag_checks import BAG_CHECKS  # noqa: E402
+from harness.option_checks import OPTION_CHECKS  # noqa: E402
+
+CHECKS += OPTION_CHECKS + BAG_CHECKS
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 
 
@@ -788,26 +809,57 @@ def validate_declaration(adapter: EmbeddingAdapter) -> None:
         if unknown:
             raise HarnessError(f"{adapter.id}: declared.{field_name} names unknown check(s) {unknown}; "
                                f"'python -m harness checks' lists them")
+    unknown_options = sorted(set(declared.options) - set(LAYER_OPTIONS))
+    if unknown_options:
+        raise HarnessError(f"{adapter.id}: declared.options names unknown option(s) {unknown_options}; "
+                           f"use {list(LAYER_OPTIONS)}")
+    if declared.bags is not None and not set(declared.bags.modes) <= set(BAG_MODES):
+        raise HarnessError(f"{adapter.id}: declared.bags.modes {list(declared.bags.modes)}: use {list(BAG_MODES)}")
     if declared.gradient not in ("dense", "sparse", "none"):
         raise HarnessError(f"{adapter.id}: declared.gradient is {declared.gradient!r}; use 'dense', "
                            f"'sparse' or 'none' (forward-only)")
 
 
+def family_of(adapter: EmbeddingAdapter) -> str:
+    return "bag" if adapter.declared.bags is not None else "lookup"
+
+
 def skip_reason(adapter: EmbeddingAdapter, check: Check) -> str | None:
     if check.name in adapter.declared.not_applicable:
         return adapter.declared.not_applicable[check.name]
+    family = family_of(adapter)
+    if check.family != family:
+        return f"a {check.family} check; {adapter.id} is a {family} adapter"
     return check.applies(adapter)
 
 
 def _describe_failure(exc: BaseException) -> str:
     """The assertion message (with Hypothesis' falsifying example); for a crash, the tail of
     its traceback too, which names the adapter line that broke."""
+    subs = _sub_exceptions(exc)
+    if subs:  # Hypothesis found several distinct failures: each one
+        parts = [f"--- failure {i} of {len(subs)} ---\n{_describe_failure(sub)}" for i, sub in enumerate(subs, 1)]
+        return f"{len(subs)} distinct failures\n" + "\n".join(parts)
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     if isinstance(exc, AssertionError):
         return text
     cause = exc.__cause__ if isinstance(exc, AdapterCrash) and exc.__cause__ is not None else exc
     frames = "".join(traceback.format_tb(cause.__traceback__)[-3:]).rstrip()
     return f"{text}\n{frames}"
+
+
+def _sub_exceptions(exc: BaseException) -> tuple:
+    """The failures an exception group holds (ExceptionGroup, or its backport before 3.11)."""
+    subs = getattr(exc, "exceptions", None)
+    return tuple(subs) if isinstance(subs, (tuple, list)) else ()
+
+
+def _excusable(exc: BaseException) -> bool:
+    """Whether a declared deviation may account for this failure (for several, for each one)."""
+    subs = _sub_exceptions(exc)
+    if subs:
+        return all(_excusable(sub) for sub in subs)
+    return getattr(exc, "excusable", True)
 
 
 def run_check(adapter: EmbeddingAdapter, check: Check | str) -> CheckResult:
@@ -824,7 +876,7 @@ def run_check(adapter: EmbeddingAdapter, check: Check | str) -> CheckResult:
     except Exception as exc:  # an adapter crash is a failure of that adapter, not of the run
         elapsed = time.perf_counter() - started
         detail = _describe_failure(exc)
-        if deviation and getattr(exc, "excusable", True):
+        if deviation and _excusable(exc):
             return CheckResult(check.name, "xfailed", f"declared deviation: {deviation}\nobserved: {detail}",
                                ctx.examples, elapsed, ctx.observed)
         if deviation:

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness import mdtext
+from harness.adapter import LAYER_OPTIONS
 from harness.checks import CHECKS
 from harness.errors import CorruptResults, HarnessError
 from harness.platform import describe_conditions
@@ -191,14 +192,15 @@ def render_markdown(doc: dict) -> str:
         "",
         "## Counts and observed behaviour",
         "",
-        "| adapter | framework | variant | device | checks | passed | failed | xfailed | n/a | skipped | "
+        "| adapter | framework | variant | mode | device | checks | passed | failed | xfailed | n/a | skipped | "
         "examples | id -1 | id >= vocab | index dtypes accepted |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in adapters:
         c, o = a["counts"], a.get("observed", {})
         lines.append(
-            f"| {e(a['id'])} | {e(a.get('framework'))} | {e(a.get('variant'))} | {e(a.get('device'))} | "
+            f"| {e(a['id'])} | {e(a.get('framework'))} | {e(a.get('variant'))} | {e(a.get('mode', 'eager'))} | "
+            f"{e(a.get('device'))} | "
             f"{c['generated']} | {c['passed']} | {c['failed']} | {c['xfailed']} | {c.get('not_applicable', 0)} | "
             f"{c['skipped']} | {c['examples']} | "
             f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
@@ -210,6 +212,8 @@ def render_markdown(doc: dict) -> str:
     for name in names:
         row = [STATUS_MARK[cells[name]["status"]] if name in cells else NOT_RUN for cells in by_adapter]
         lines.append(f"| {e(name)} | " + " | ".join(row) + " |")
+    lines += _compiling_section(adapters)
+    lines += _options_section(adapters)
     lines += _platform_rules_section(adapters)
     lines += ["", "## Failures, declared deviations and skips", ""]
     for a in adapters:
@@ -227,6 +231,93 @@ def render_markdown(doc: dict) -> str:
                 lines.append(f"- {e(a['id'])} :: {e(check['check'])} ({check['status'].replace('_', ' ')}): "
                              f"{_first_line(check['detail'])}")
     return "\n".join(lines) + "\n"
+
+
+# Observed behaviour a compiled adapter is compared on with its eager twin: key -> label.
+COMPARED_OBSERVATIONS = {"negative_index": "id -1", "out_of_range": "id >= vocab",
+                         "index_dtypes": "index dtypes accepted", "gradient": "gradient",
+                         "accumulated_float16": "3000 float16 unit gradients sum to",
+                         "accumulated_bfloat16": "1000 bfloat16 unit gradients sum to"}
+# Statuses that say nothing about the behaviour (the check did not run on one side).
+_NOT_COMPARED = {"not_applicable", "skipped"}
+
+
+def _observed_text(value) -> str:
+    return ", ".join(sorted(value)) if isinstance(value, list) else str(value)
+
+
+def compiling_changes(adapters: list[dict]) -> list[list[str]]:
+    """Where a compiled adapter (``eager_twin`` set) behaves otherwise than its eager twin on
+    the same machine: [compiled id, eager id, what, eager, compiled] rows, observed behaviour
+    first (index dtypes compared as sets), then every check whose status differs."""
+    by_id = {a["id"]: a for a in adapters}
+    rows = []
+    for a in adapters:
+        twin = by_id.get(a.get("eager_twin") or "")
+        if twin is None or a.get("skip_reason") or twin.get("skip_reason"):
+            continue
+        mine, theirs = a.get("observed") or {}, twin.get("observed") or {}
+        for key, label in COMPARED_OBSERVATIONS.items():
+            if key in mine and key in theirs and _observed_text(mine[key]) != _observed_text(theirs[key]):
+                rows.append([a["id"], twin["id"], label, _observed_text(theirs[key]), _observed_text(mine[key])])
+        eager_cells = {c["check"]: c for c in twin.get("checks", [])}
+        for cell in a.get("checks", []):
+            other = eager_cells.get(cell["check"])
+            if other is None or {cell["status"], other["status"]} & _NOT_COMPARED or cell["status"] == other["status"]:
+                continue
+            rows.append([a["id"], twin["id"], f"check {cell['check']}", _status_text(other), _status_text(cell)])
+    return rows
+
+
+def _status_text(cell: dict, limit: int = 160) -> str:
+    """A cell's status with the first line of its detail (plain text)."""
+    lines = (cell.get("detail") or "").strip().splitlines()
+    return f"{cell['status']}: {lines[0][:limit]}" if lines else cell["status"]
+
+
+def _compiling_section(adapters: list[dict], heading: str = "##") -> list[str]:
+    rows = compiling_changes(adapters)
+    by_id = {a["id"]: a for a in adapters}
+    compiled = [a["id"] for a in adapters if a.get("eager_twin") in by_id]
+    if not compiled:
+        return []
+    e = mdtext.escape
+    lines = ["", f"{heading} What compiling changes", "",
+             "Each compiled adapter (jax.jit, tf.function(jit_compile=True), torch.compile) against its eager "
+             "twin on this machine: the observed behaviour and the check statuses that differ. Everything not "
+             "listed is the same."]
+    if rows:
+        lines += ["", "| compiled | eager twin | what | eager | compiled |", "|---|---|---|---|---|"]
+        lines += [f"| {e(r[0])} | {e(r[1])} | {e(r[2])} | {e(r[3])} | {e(r[4])} |" for r in rows]
+    same = [i for i in compiled if i not in {r[0] for r in rows}]
+    if same:
+        lines += ["", f"No difference from the eager twin: {', '.join(e(i) for i in same)}."]
+    return lines
+
+
+def _options_section(adapters: list[dict], heading: str = "##") -> list[str]:
+    """Each adapter that offers a layer option: the status of every option's check, with what
+    the masked positions held (mask_zero)."""
+    e = mdtext.escape
+    rows = []
+    for a in adapters:
+        cells = {c["check"]: c for c in a.get("checks", [])}
+        marks = []
+        for option in LAYER_OPTIONS:
+            status = (cells.get(f"option_{option}") or {}).get("status")
+            marks.append(STATUS_MARK.get(status, NOT_RUN))
+        if all(m in ("n/a", NOT_RUN) for m in marks):
+            continue
+        observed = a.get("observed") or {}
+        if "mask_zero_output" in observed:
+            marks[-1] += (f" (masked positions: output {observed['mask_zero_output']}, "
+                          f"gradient {observed.get('mask_zero_gradient', '-')})")
+        rows.append(f"| {e(a['id'])} | " + " | ".join(e(m) for m in marks) + " |")
+    if not rows:
+        return []
+    return ["", f"{heading} Layer options", "",
+            "Each option's check against the oracle extended for it; n/a: the layer has no such option.", "",
+            "| adapter | " + " | ".join(LAYER_OPTIONS) + " |", "|---|" + "---|" * len(LAYER_OPTIONS), *rows]
 
 
 def _platform_rules_section(adapters: list[dict]) -> list[str]:
@@ -273,7 +364,7 @@ def readme_section(doc: dict, results_dir: Path) -> str:
                      f"{c.get('not_applicable', 0)} | {c['skipped']} | "
                      f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
                      f"{e(o.get('gradient', '-'))} | {seconds[a['id']]:.1f} s ({share:.0%}) |")
-    return "\n".join(lines)
+    return "\n".join(lines + _compiling_section(adapters, heading="####") + _options_section(adapters, heading="####"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,16 +50,18 @@ def measure(module: str, control: str, jobs: int) -> dict:
     from harness.registry import _as_list, _import_factory
 
     broken = _as_list(_import_factory(broken_spec)(), broken_spec)
-    control_adapter = load_adapter(control)
-    work = [(broken_spec, a.id) for a in broken] + [(control, control_adapter.id)]
+    # One faithful control per family of checks (lookups, bags): each must pass all of its own.
+    controls = _as_list(_import_factory(control)(), control) if ":" in control else [load_adapter(control)]
+    work = [(broken_spec, a.id) for a in broken] + [(control, c.id) for c in controls]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         judged = list(pool.map(_judge, work))
-    *mutants, control_result = judged
+    mutants, control_results = judged[:len(broken)], judged[len(broken):]
     killed = sum(m["killed"] for m in mutants)
     return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "profile": os.environ.get("HYPOTHESIS_PROFILE"), "module": broken_spec,
             "adapters": len(mutants), "killed": killed, "rate": killed / len(mutants) if mutants else 0.0,
-            "control": {"id": control_result["id"], "failed": control_result["killed_by"]},
+            "control": {"id": ", ".join(c["id"] for c in control_results),
+                        "failed": [f"{c['id']}: {check}" for c in control_results for check in c["killed_by"]]},
             "failed_by": failed_by(mutants), "mutants": mutants}
 
 
@@ -81,8 +83,9 @@ def unproven(result: dict) -> list[str]:
 
 def render(result: dict) -> str:
     lines = [f"Kill rate: **{result['killed']}/{result['adapters']}** broken adapters caught "
-             f"({result['rate']:.0%}), Hypothesis profile `{result['profile']}`; the faithful control "
-             + ("passes every check." if not result["control"]["failed"]
+             f"({result['rate']:.0%}), Hypothesis profile `{result['profile']}`; the faithful controls "
+             f"({result['control']['id']}) "
+             + ("pass every check of their family." if not result["control"]["failed"]
                 else f"FAILS {', '.join(result['control']['failed'])}."),
              "", "| broken adapter | the bug it models | caught by |", "|---|---|---|"]
     for m in result["mutants"]:

@@ -43,3 +43,43 @@ def hit_counts(ids: np.ndarray, vocab: int) -> np.ndarray:
 def abs_sums(ids: np.ndarray, upstream: np.ndarray, vocab: int) -> np.ndarray:
     """Per element sum of |upstream| terms, the scale of the summation error bound."""
     return gradient(ids, np.abs(np.asarray(upstream, dtype=np.float64)), vocab)
+
+
+# --- layer options ---------------------------------------------------------------------------
+def gradient_with_padding(ids: np.ndarray, upstream: np.ndarray, vocab: int, padding_idx: int) -> np.ndarray:
+    """torch's ``padding_idx``: the scatter-add with that row's gradient left at zero
+    (a negative ``padding_idx`` counts from the end, as torch normalises it)."""
+    grad = gradient(ids, upstream, vocab)
+    grad[padding_idx % vocab] = 0.0
+    return grad
+
+
+def gradient_scaled_by_freq(ids: np.ndarray, upstream: np.ndarray, vocab: int) -> np.ndarray:
+    """torch's ``scale_grad_by_freq``: each row's scatter-add divided by how often its id occurs
+    in the batch."""
+    grad = gradient(ids, upstream, vocab)
+    counts = hit_counts(ids, vocab)
+    hit = counts > 0
+    grad[hit] /= counts[hit, None]
+    return grad
+
+
+# torch.embedding_renorm_ divides by (norm + 1e-7) so that a zero row stays finite.
+RENORM_EPS = 1e-7
+
+
+def renormalised(weights: np.ndarray, ids: np.ndarray, max_norm: float, norm_type: float) -> np.ndarray:
+    """torch's ``max_norm``: the table after a forward call, in float64: every row the ids look up
+    whose ``norm_type``-norm exceeds ``max_norm`` scaled by max_norm / (norm + 1e-7); every
+    other row unchanged."""
+    table = np.asarray(weights, dtype=np.float64).copy()
+    rows = np.unique(_check_ids(ids, table.shape[0]).reshape(-1))
+    norms = np.linalg.norm(table[rows], ord=norm_type, axis=1)
+    over = norms > max_norm
+    table[rows[over]] *= (max_norm / (norms[over] + RENORM_EPS))[:, None]
+    return table
+
+
+def mask_zero(ids: np.ndarray) -> np.ndarray:
+    """Keras' ``mask_zero``: True where the id is not 0 (0 is the padding id)."""
+    return np.asarray(ids) != 0

@@ -64,6 +64,8 @@ def snippet(adapter, call: str, expected: str | None = None, **arrays) -> str:
         "from harness.strategies import seeded_ids, seeded_values",
         f"adapter = load_adapter({spec!r}, device={adapter.device!r}, adapter_id={adapter.id!r})",
     ]
+    if any(isinstance(value, str) and "Bags(" in value for value in arrays.values()):
+        lines.insert(2, "from harness.bags import Bags")  # a bag check's snippet
     lines += [f"{name} = {array_literal(value)}" for name, value in arrays.items()]
     if expected:
         lines.append(f"expected = {expected}")

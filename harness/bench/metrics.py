@@ -23,43 +23,50 @@ GB and GFLOP are decimal (1e9).
 from __future__ import annotations
 
 BYTES_FORMULA_MD = """\
-| pass | useful bytes (N ids, V x D table, s-byte elements, i-byte ids, U distinct ids) |
+| pass | useful bytes (N ids, R output rows, V x D table, s-byte elements, i-byte ids, U distinct ids) |
 |---|---|
-| forward | N*(2*D*s + i): row read + row write + index read |
-| forward_backward, dense gradient | N*D*s + N*i + 2*U*D*s + V*D*s: read dY and ids, \
+| forward | N*(D*s + i) + R*D*s: row read + index read + output row write |
+| forward_backward, dense gradient | R*D*s + N*i + 2*U*D*s + V*D*s: read dY and ids, \
 read-modify-write of the U touched rows, zero-fill of the V x D gradient |
-| forward_backward, sparse gradient | 2*N*D*s + 2*N*i: read dY and ids, write the N \
+| forward_backward, sparse gradient | R*D*s + N*D*s + 2*N*i: read dY and ids, write the N \
 gradient rows and their indices |
+
+R = N for a plain lookup (so its forward is N*(2*D*s + i)); R = N / L for bags of L ids (the
+pooling factor), which read N rows and write one per bag, as FBGEMM's table-batched embedding
+benchmark counts them.
 
 forward_backward is charged what its result needs: `gradient` returns dW alone, which needs no
 forward rows. Compilers (`jax.jit`, `tf.function`) drop the unused forward; eager frameworks
 compute it anyway and pay for it in time.
 
-One-hot rows are charged the same bytes (their GB/s is comparable to the gather's) and also
-2*N*V*D FLOPs per matmul (forward_backward: 4*N*V*D). GB/s = bytes / median / 1e9."""
+One-hot (multi-hot) rows are charged the same bytes (their GB/s is comparable to the gather's)
+and also 2*R*V*D FLOPs per matmul (forward_backward: 4*R*V*D). GB/s = bytes / median / 1e9."""
 
 
-def forward_bytes(n: int, dim: int, s: int, i: int) -> int:
-    return n * (2 * dim * s + i)
+def forward_bytes(n: int, dim: int, s: int, i: int, rows: int | None = None) -> int:
+    return n * (dim * s + i) + (n if rows is None else rows) * dim * s
 
 
-def backward_bytes(n: int, dim: int, s: int, i: int, unique: int, vocab: int, gradient: str) -> int:
+def backward_bytes(n: int, dim: int, s: int, i: int, unique: int, vocab: int, gradient: str,
+                   rows: int | None = None) -> int:
+    upstream = (n if rows is None else rows) * dim * s
     if gradient == "sparse":
-        return 2 * n * dim * s + 2 * n * i
-    return n * dim * s + n * i + 2 * unique * dim * s + vocab * dim * s
+        return upstream + n * dim * s + 2 * n * i
+    return upstream + n * i + 2 * unique * dim * s + vocab * dim * s
 
 
 def useful_bytes(pass_: str, n: int, vocab: int, dim: int, s: int, i: int, unique: int,
-                 gradient: str = "dense") -> int:
+                 gradient: str = "dense", rows: int | None = None) -> int:
+    """``rows``: output rows per call (N / L for bags); a plain lookup has one per id."""
     if pass_ == "forward":
-        return forward_bytes(n, dim, s, i)
+        return forward_bytes(n, dim, s, i, rows)
     if pass_ == "forward_backward":
-        return backward_bytes(n, dim, s, i, unique, vocab, gradient)
+        return backward_bytes(n, dim, s, i, unique, vocab, gradient, rows)
     raise ValueError(f"unknown pass {pass_!r}")
 
 
-def flops(pass_: str, n: int, vocab: int, dim: int) -> int:
-    one = 2 * n * vocab * dim
+def flops(pass_: str, rows: int, vocab: int, dim: int) -> int:
+    one = 2 * rows * vocab * dim
     return one if pass_ == "forward" else 2 * one
 
 
@@ -80,16 +87,17 @@ def cache_fit(nbytes: int, l2: int | None, l3: int | None) -> str:
 
 
 def derived(*, pass_: str, variant: str, n: int, vocab: int, dim: int, s: int, i: int,
-            unique: int, gradient: str, median_s: float | None, copy_gbps: float | None) -> dict:
+            unique: int, gradient: str, median_s: float | None, copy_gbps: float | None,
+            rows: int | None = None) -> dict:
     """lookups/s, GB/s, % of copy bandwidth and (one-hot) GFLOP/s for one median time."""
     out = {"lookups_per_s": None, "gbps": None, "pct_copy_bw": None, "gflops": None}
     if not median_s or median_s <= 0:
         return out
-    gbps = useful_bytes(pass_, n, vocab, dim, s, i, unique, gradient) / median_s / 1e9
+    gbps = useful_bytes(pass_, n, vocab, dim, s, i, unique, gradient, rows) / median_s / 1e9
     out["lookups_per_s"] = n / median_s
     out["gbps"] = gbps
     if copy_gbps:
         out["pct_copy_bw"] = 100.0 * gbps / copy_gbps
     if variant == "onehot":
-        out["gflops"] = flops(pass_, n, vocab, dim) / median_s / 1e9
+        out["gflops"] = flops(pass_, n if rows is None else rows, vocab, dim) / median_s / 1e9
     return out

@@ -75,7 +75,17 @@ def _best_gather(rows: list[dict], meta: dict) -> str | None:
             f"V={best['vocab']}, D={best['dim']}, {best['distribution']} ids)." + caveat)
 
 
+def _bag_lines(rows: list[dict]) -> list[str]:
+    """The forward bags by pooling factor (BENCH.md has both passes and every row)."""
+    table = tables.bag_table([r for r in rows if r["pass"] == "forward"])
+    if not table:
+        return []
+    return ["Bags (segment reductions): sum bags of L ids, the gather form beside its multi-hot twin "
+            "(N rows read, N / L written):", "", table, ""]
+
+
 def render(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
+    bags = _bag_lines(rows)
     rows = sized_rows(rows)
     m = meta["machine"]
     git = (meta.get("git") or {}).get("commit") or "unknown"
@@ -97,6 +107,7 @@ def render(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
     best = _best_gather(rows, meta)
     if best:
         lines += [best, ""]
+    lines += bags
     if not meta.get("gpu_measured"):  # GPU machines get a section of their own (render_gpu)
         lines += ["No GPU here: the GPU figures are in the section for a GPU machine (`--profile gpu`).", ""]
     lines += [f"![one-hot / gather time ratio vs vocabulary]({base}/plots/crossover.png)"]
@@ -164,6 +175,7 @@ def render_gpu(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
     backward = regimes.backward_table([r for r in rows if r["n_ids"] in (swept[:1] + swept[-1:])]) if swept else None
     if backward:
         lines += ["Forward+backward against forward (float32, uniform ids; why: BENCH.md):", "", backward, ""]
+    lines += _bag_lines([r for r in rows if r["device"] != "cpu"])
     return "\n".join(lines).rstrip()
 
 

@@ -10,12 +10,12 @@ from harness.dtypes import np_dtype
 
 COLUMNS = (
     "adapter", "framework", "variant", "device", "dtype", "index_dtype", "pass", "vocab", "dim",
-    "n_ids", "distribution", "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps",
+    "n_ids", "pooling", "distribution", "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps",
     "pct_copy_bw", "pct_peak_bw", "gflops", "peak_mem_bytes", "table_bytes", "fits_in_cache", "compile_s",
     "wall_median_s", "output", "status", "skip_reason", "part", "run_id",
 )
 # Columns added after bench.csv files were committed: older files lack them (read as empty).
-LATER_COLUMNS = ("run_id", "pct_peak_bw", "output")
+LATER_COLUMNS = ("run_id", "pct_peak_bw", "output", "pooling")
 MEASURED = ("median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
             "peak_mem_bytes", "compile_s", "wall_median_s")
 
@@ -68,7 +68,8 @@ def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = No
         "adapter": case.get("adapter"), "framework": adapter.get("framework_label") or adapter.get("framework"),
         "variant": adapter.get("variant"), "device": adapter.get("device"), "dtype": case.get("dtype"),
         "index_dtype": case.get("index_dtype"), "pass": case.get("pass"), "vocab": case.get("vocab"),
-        "dim": case.get("dim"), "n_ids": case.get("n_ids"), "distribution": case.get("distribution"),
+        "dim": case.get("dim"), "n_ids": case.get("n_ids"), "pooling": case.get("pooling") or None,
+        "distribution": case.get("distribution"),
         "dup_rate": case.get("dup_rate"), "output": case.get("output"), "status": status, "part": record.get("part"),
         "skip_reason": case.get("reason") if status != "ok" else None,
     })
@@ -92,7 +93,8 @@ def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = No
     row.update(metrics.derived(
         pass_=row["pass"], variant=row["variant"], n=int(row["n_ids"]), vocab=int(row["vocab"]),
         dim=int(row["dim"]), s=s, i=i, unique=int(case.get("unique") or 0),
-        gradient=adapter.get("gradient", "dense"), median_s=row["median_s"], copy_gbps=copy_gbps))
+        gradient=adapter.get("gradient", "dense"), median_s=row["median_s"], copy_gbps=copy_gbps,
+        rows=int(row["n_ids"]) // int(row["pooling"]) if row["pooling"] else None))
     peak = datasheets.peak_bandwidth(gpu.get("name")) if on_gpu else None
     if peak and row["gbps"] is not None:
         row["pct_peak_bw"] = 100.0 * row["gbps"] / peak[0]

@@ -34,6 +34,7 @@ from harness.bench.sweep import (
     Inputs,
     OneHotTimeGuard,
     Profile,
+    bags_of,
     cases_for,
     duplicate_share,
     index_dtype_for,
@@ -41,6 +42,7 @@ from harness.bench.sweep import (
     randomised_blocks,
     stream_batches,
 )
+from harness.checks import family_of
 from harness.errors import HarnessError
 from harness.results import atomic_write_json
 
@@ -172,7 +174,7 @@ class BenchSession:
                 self.items[f"{slot.id}-unavailable"] = Item(f"{slot.id}-unavailable", slot.id, None, slot)
                 continue
             adapter = slot.adapter
-            for case in cases_for(self.profile, adapter.declared.weight_dtypes):
+            for case in cases_for(self.profile, adapter.declared.weight_dtypes, family_of(adapter)):
                 key = f"{adapter.id}-{case.key}"
                 self.items[key] = Item(key, adapter.id, case, slot)
         # The order is random within each table, from a seed the record keeps.
@@ -272,9 +274,11 @@ class BenchSession:
                 raise CaseSkipped(reason)
         self.switch_framework(framework_label(adapter))
         count = stream_batches(case, self._cache_bytes(adapter))
-        more = [b.astype(index_dtype) for b in self.inputs.id_batches(case.vocab, case.n_ids, case.distribution,
-                                                                        count)[1:]]
-        measured = self.measure(benchmark, adapter, case, ids_np.astype(index_dtype), more)
+        batches = [ids_np, *self.inputs.id_batches(case.vocab, case.n_ids, case.distribution, count)[1:]]
+        batches = [b.astype(index_dtype) for b in batches]
+        if case.pooling:  # a bag adapter takes the same ids cut into bags of L
+            batches = [bags_of(b, case.pooling) for b in batches]
+        measured = self.measure(benchmark, adapter, case, batches[0], batches[1:])
         result.update(measured)
         if adapter.variant == "onehot" and measured.get("median_s"):
             self.guard.record(adapter.id, case, measured["median_s"])
@@ -309,7 +313,7 @@ class BenchSession:
             def call():
                 return fn(w, next(rotation))
         else:
-            up = adapter.prepare_upstream(self.inputs.upstream(case.n_ids, case.dim, case.dtype))
+            up = adapter.prepare_upstream(self.inputs.upstream(case.output_rows, case.dim, case.dtype))
             sync(up)
             fn = adapter.compile(lambda w, ids, up: adapter.gradient(w, ids, up))
 

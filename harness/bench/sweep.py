@@ -49,6 +49,9 @@ class Block:
     passes: tuple[str, ...] = PASSES
     distributions: tuple[str, ...] = ("uniform",)
     n_ids: tuple[int, ...] = ()  # ids per call; empty: the profile's n_ids
+    # Pooling factors: ids per bag, for bag adapters (n_ids / L bags of L ids each; FBGEMM's L).
+    # Empty: a block of plain lookups.
+    poolings: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ PROFILES: dict[str, Profile] = {
         blocks=(
             Block(vocabs=(4, 64), dims=(8,), distributions=DISTRIBUTIONS),
             Block(vocabs=(64,), dims=(8,), dtypes=LOW_PRECISION),
+            Block(vocabs=(64,), dims=(8,), poolings=(1, 8)),
         ),
     ),
     "quick": Profile(
@@ -96,6 +100,7 @@ PROFILES: dict[str, Profile] = {
             Block(vocabs=(524288,), dims=(64,), distributions=(STREAM,)),
             Block(vocabs=(256, 16384), dims=(256,), passes=("forward",)),
             Block(vocabs=(64, 16384), dims=(64,), dtypes=LOW_PRECISION, passes=("forward",)),
+            Block(vocabs=(524288,), dims=(64,), poolings=(1, 8, 32, 128)),
         ),
     ),
     "full": Profile(
@@ -106,6 +111,7 @@ PROFILES: dict[str, Profile] = {
             Block(vocabs=_FULL_VOCABS, dims=(64,), distributions=("zipf",)),
             Block(vocabs=(524288, 2097152), dims=(64, 256), distributions=(STREAM,)),
             Block(vocabs=(32, 2048, 131072, 2097152), dims=(64,), dtypes=LOW_PRECISION),
+            Block(vocabs=(2048, 524288), dims=(64,), poolings=(1, 4, 16, 64, 256)),
         ),
     ),
 }
@@ -121,6 +127,7 @@ PROFILES["tiny"] = Profile(
     blocks=(
         Block(vocabs=(4, 256, 4096, 32768, 262144), dims=(16,)),
         Block(vocabs=(262144,), dims=(16,), passes=("forward",), distributions=(STREAM,)),
+        Block(vocabs=(4096,), dims=(16,), poolings=(1, 32)),
     ),
 )
 
@@ -135,6 +142,8 @@ PROFILES["gpu"] = Profile(
         Block(vocabs=(1048576,), dims=(64, 128, 256, 1024), n_ids=_GPU_N),
         Block(vocabs=(1048576,), dims=(128,), n_ids=(262144, 2097152), dtypes=LOW_PRECISION[:1]),
         Block(vocabs=(2, 8, 32, 128, 512, 2048, 8192, 32768), dims=(128,), n_ids=(262144,)),
+        # Bags over a 1M-row table (FBGEMM's TBE benchmark reports pooling factor and GB/s).
+        Block(vocabs=(1048576,), dims=(128,), n_ids=(262144, 4194304), poolings=(1, 8, 32, 128)),
     ),
 )
 
@@ -157,9 +166,18 @@ def is_floor_row(row: dict) -> bool:
     return (row.get("vocab"), row.get("dim"), row.get("n_ids")) == FLOOR_SHAPE
 
 
+def is_bag_row(row: dict) -> bool:
+    return bool(row.get("pooling"))
+
+
 def sized_rows(rows: list[dict]) -> list[dict]:
-    """The rows that measure an embedding of some size: everything but the launch floor."""
-    return [r for r in rows if not is_floor_row(r)]
+    """The rows that measure a plain lookup of some size: everything but the launch floor and
+    the bags (which have a section of their own)."""
+    return [r for r in rows if not is_floor_row(r) and not is_bag_row(r)]
+
+
+def bag_rows(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if is_bag_row(r)]
 
 
 def get_profile(name: str) -> Profile:
@@ -179,11 +197,17 @@ class Case:
     dim: int
     n_ids: int
     distribution: str
+    pooling: int = 0  # ids per bag; 0: a plain lookup
 
     @property
     def key(self) -> str:
         return (f"{self.pass_}-{self.dtype}-V{self.vocab}-D{self.dim}-N{self.n_ids}-"
-                f"{self.distribution}")
+                f"{self.distribution}" + (f"-L{self.pooling}" if self.pooling else ""))
+
+    @property
+    def output_rows(self) -> int:
+        """Rows of one call's output (and of its upstream gradient): one per id, or per bag."""
+        return self.n_ids // self.pooling if self.pooling else self.n_ids
 
     @property
     def is_floor(self) -> bool:
@@ -191,7 +215,7 @@ class Case:
 
     @property
     def output_bytes(self) -> int:
-        return self.n_ids * self.dim * self.itemsize
+        return self.output_rows * self.dim * self.itemsize
 
     @property
     def itemsize(self) -> int:
@@ -204,30 +228,44 @@ class Case:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["pass"] = d.pop("pass_")
+        if not d["pooling"]:  # a plain lookup's record is what it was before bags existed
+            del d["pooling"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Case:
         return cls(pass_=d["pass"], dtype=d["dtype"], vocab=int(d["vocab"]), dim=int(d["dim"]),
-                   n_ids=int(d["n_ids"]), distribution=d["distribution"])
+                   n_ids=int(d["n_ids"]), distribution=d["distribution"], pooling=int(d.get("pooling") or 0))
 
 
-def cases_for(profile: Profile, weight_dtypes=("float32",)) -> list[Case]:
-    """The profile's cases for an adapter declaring ``weight_dtypes``.
+def bags_of(ids: np.ndarray, pooling: int):
+    """A batch of ids cut into bags of ``pooling`` ids each (sum mode), as the bag benchmarks call."""
+    from harness.bags import Bags
+
+    return Bags(ids, np.arange(0, len(ids), pooling, dtype=np.int64), "sum")
+
+
+def cases_for(profile: Profile, weight_dtypes=("float32",), family: str = "lookup") -> list[Case]:
+    """The profile's cases for an adapter declaring ``weight_dtypes``: plain lookups, or for a
+    bag adapter (``family="bag"``) the blocks with pooling factors.
 
     Ordered so cases sharing a table are adjacent (the prepared table is reused) and each
     (pass, dtype, dim, distribution) series sees growing vocabularies (the one-hot time
     estimate extrapolates from the previous size)."""
     seen: set[Case] = set()
     for block in profile.blocks:
-        for dtype, dim, vocab, pass_, dist, n in product(block.dtypes, block.dims, block.vocabs, block.passes,
-                                                          block.distributions, block.n_ids or (profile.n_ids,)):
-            case = Case(pass_, dtype, vocab, dim, n, dist)
+        if bool(block.poolings) != (family == "bag"):
+            continue
+        for dtype, dim, vocab, pass_, dist, n, pooling in product(
+                block.dtypes, block.dims, block.vocabs, block.passes, block.distributions,
+                block.n_ids or (profile.n_ids,), block.poolings or (0,)):
+            case = Case(pass_, dtype, vocab, dim, n, dist, pooling)
             if (dtype in weight_dtypes and case.table_bytes <= profile.max_table_bytes
                     and case.output_bytes <= profile.max_output_bytes):
                 seen.add(case)
-    ordered = sorted(seen, key=lambda c: (*table_order(c), c.n_ids, PASSES.index(c.pass_), c.distribution))
-    if profile.floor and "float32" in weight_dtypes:
+    ordered = sorted(seen, key=lambda c: (*table_order(c), c.n_ids, c.pooling, PASSES.index(c.pass_),
+                                          c.distribution))
+    if profile.floor and "float32" in weight_dtypes and family == "lookup":
         ordered = [Case(p, "float32", FLOOR_VOCAB, FLOOR_DIM, FLOOR_N, "uniform") for p in PASSES] + ordered
     return ordered
 

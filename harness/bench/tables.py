@@ -12,7 +12,7 @@ from collections import defaultdict
 from harness import mdtext
 from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import COLUMNS, COPY_AGREEMENT, LATER_COLUMNS
-from harness.bench.sweep import sized_rows
+from harness.bench.sweep import PASSES, bag_rows, sized_rows
 
 GPU_NOT_MEASURED = ("GPU figures are not yet measured: no CUDA device was visible to this run "
                     "(re-run `nox -s bench` on a machine with a GPU).")
@@ -47,7 +47,7 @@ def read_csv(text: str, default_run_id: str | None = None) -> list[dict]:
     unknown = [c for c in found if c not in COLUMNS]
     if missing or unknown or len(set(found)) != len(found):
         raise ValueError(f"bench.csv columns are {reader.fieldnames}, expected {list(COLUMNS)}")
-    ints = {"vocab", "dim", "n_ids", "rounds", "peak_mem_bytes", "table_bytes"}
+    ints = {"vocab", "dim", "n_ids", "pooling", "rounds", "peak_mem_bytes", "table_bytes"}
     floats = {"dup_rate", "median_s", "iqr_s", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
               "compile_s", "wall_median_s"}
     rows = []
@@ -357,6 +357,40 @@ def device_section(rows: list[dict], device: str, title: str) -> str | None:
     return "\n\n".join(out)
 
 
+def bag_table(rows: list[dict]) -> str | None:
+    """Bags (segment reductions) by pooling factor L: per device, pass, table and ids, each
+    adapter's median time and GB/s (N rows read, N / L rows written), as FBGEMM's table-batched
+    embedding benchmark reports them; the multi-hot twins beside the gathers."""
+    chosen = [r for r in bag_rows(rows) if r["status"] == "ok"]
+    if not chosen:
+        return None
+    groups = sorted({(r["device"], r["pass"], r["vocab"], r["dim"], r["n_ids"]) for r in chosen},
+                    key=lambda g: (g[0], PASSES.index(g[1]), g[2], g[3], g[4]))
+    out = []
+    for device, pass_, vocab, dim, n_ids in groups:
+        group = [r for r in chosen if (r["device"], r["pass"], r["vocab"], r["dim"], r["n_ids"])
+                 == (device, pass_, vocab, dim, n_ids)]
+        adapters = sorted({r["adapter"] for r in group})
+        poolings = sorted({r["pooling"] for r in group})
+        cells = {(r["adapter"], r["pooling"]): f"{fmt_time(r['median_s'])} ({fmt_num(r['gbps'])} GB/s)"
+                 for r in group}
+        body = [[f"{pooling} ({n_ids // pooling} bags)"] + [cells.get((a, pooling), "") for a in adapters]
+                for pooling in poolings]
+        out.append(f"**{device}, {pass_}, sum bags over a {vocab} x {dim} float32 table, N={n_ids} ids: median "
+                   f"time per call (GB/s)**\n\n" + md_table(["L (bags)"] + adapters, body))
+    return "\n\n".join(out)
+
+
+def bag_section(rows: list[dict]) -> str | None:
+    table = bag_table(rows)
+    if table is None:
+        return None
+    return ("## Bags: pooling factor\n\nSum bags of L ids each (the pooling factor), N / L bags per call. GB/s "
+            "counts the N rows read and the N / L rows written (see the bytes formula); a multi-hot row is "
+            "charged the same bytes, so its GB/s compares with its gather's. Skipped and failed bag rows are in "
+            "the full tables' source, bench.csv.\n\n" + table)
+
+
 def crossover_section(entries: list[dict]) -> str:
     def interval(e):
         ci = e.get("ci_at_smallest")
@@ -475,7 +509,7 @@ def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
         _machine_section(meta), _parts_section(meta), _adapters_section(meta), method,
         regimes.floor_section(rows),
         device_section(rows, "cpu", "CPU results"), regimes.bandwidth_section(rows, meta),
-        regimes.backward_section(rows), device_section(rows, "cuda", "GPU results"),
+        regimes.backward_section(rows), device_section(rows, "cuda", "GPU results"), bag_section(rows),
         crossover_section(entries), self_check_section(meta["self_check"]), notes_section(rows, meta),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"

@@ -32,15 +32,18 @@ CONFORMANCE_SCHEMA = "embedding-harness/conformance/1"
 BENCH_STATUSES = ("ok", "skipped", "error")
 
 # A benchmark row's identity: two rows with the same key measure the same thing.
-BENCH_KEY = ("adapter", "device", "dtype", "index_dtype", "pass", "vocab", "dim", "n_ids", "distribution")
-BENCH_INT_COLUMNS = ("vocab", "dim", "n_ids")
+BENCH_KEY = ("adapter", "device", "dtype", "index_dtype", "pass", "vocab", "dim", "n_ids", "pooling", "distribution")
+BENCH_INT_COLUMNS = ("vocab", "dim", "n_ids", "pooling")
 BENCH_FLOAT_COLUMNS = (
     "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
     "peak_mem_bytes", "table_bytes", "compile_s", "wall_median_s",
 )
 # Columns the report reads; any others are carried along untouched. A table without one of them
 # is refused: a renamed column must never become data the report silently leaves out.
-BENCH_REQUIRED = (*BENCH_KEY, "framework", "variant", "median_s", "iqr_s", "gbps", "status", "skip_reason")
+# Key columns added after tables were committed: a table without one holds no such rows (no bags).
+BENCH_LATER_KEYS = ("pooling",)
+BENCH_REQUIRED = (*(c for c in BENCH_KEY if c not in BENCH_LATER_KEYS), "framework", "variant", "median_s", "iqr_s",
+                  "gbps", "status", "skip_reason")
 # The same for conformance.json: the keys the report reads, by level, with the types they must have
 # (None allowed where the writer records "none"). Other keys are carried along untouched.
 _NUMBER = (int, float)
@@ -194,7 +197,7 @@ def load_bench_csv(path: Path) -> list[dict]:
                                      f"{', '.join(BENCH_STATUSES)} (truncated file?)", rerun)
             clean: dict[str, Any] = dict(row)
             for column in BENCH_INT_COLUMNS:
-                clean[column] = _number(row[column], int)
+                clean[column] = _number(row.get(column, ""), int)
             for column in BENCH_FLOAT_COLUMNS:
                 if column in row:
                     clean[column] = _number(row[column], float)

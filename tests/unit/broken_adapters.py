@@ -9,33 +9,62 @@ checks catch: every one must be caught, and the faithful control must pass.
 import numpy as np
 
 from harness import Declared, EmbeddingAdapter
+from harness.adapter import BagDeclared
 
 INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 FLOATS = ("float16", "bfloat16", "float32", "float64")
+OPTIONS = ("padding_idx", "max_norm", "scale_grad_by_freq", "mask_zero")
 
 
 class Faithful(EmbeddingAdapter):
-    """The control: np.take rows, a float64 scatter-add rounded once to the weight dtype."""
+    """The control: np.take rows, a float64 scatter-add rounded once to the weight dtype; every
+    layer option, as torch and Keras define them."""
 
     id, framework, variant = "faithful", "numpy-plugin", "gather"
-    declared = Declared(weight_dtypes=FLOATS, index_dtypes=INTS, negative_index="wrap", out_of_range="raise")
+    declared = Declared(weight_dtypes=FLOATS, index_dtypes=INTS, negative_index="wrap", out_of_range="raise",
+                        options=OPTIONS)
 
     def versions(self):
         return {"numpy": np.__version__}
 
     def prepare_weights(self, weights):
-        return np.asarray(weights)
+        # max_norm rescales the table in place: the layer's own copy, never the caller's array.
+        return np.array(weights) if "max_norm" in self.layer_options else np.asarray(weights)
 
     def prepare_ids(self, ids):
         return np.asarray(ids)
 
+    def _renormalise(self, weights, ids):
+        max_norm = self.layer_options.get("max_norm")
+        if max_norm is None:
+            return
+        rows = np.unique(np.asarray(ids).astype(np.int64).reshape(-1) % weights.shape[0])
+        norms = np.linalg.norm(weights[rows].astype(np.float64), ord=self.layer_options.get("norm_type", 2.0), axis=1)
+        over = rows[norms > max_norm]
+        weights[over] = (weights[over] * (max_norm / (norms[norms > max_norm] + 1e-7))[:, None]).astype(weights.dtype)
+
     def forward(self, weights, ids):
+        self._renormalise(weights, ids)
         return np.take(weights, ids, axis=0)
 
+    def _scale(self, ids, vocab):
+        """Per-term factors of the gradient: 1, or 1/count of the id (scale_grad_by_freq)."""
+        flat = np.asarray(ids).astype(np.int64).reshape(-1) % vocab
+        if not self.layer_options.get("scale_grad_by_freq"):
+            return flat, np.ones(len(flat))
+        return flat, 1.0 / np.bincount(flat, minlength=vocab)[flat]
+
     def gradient(self, weights, ids, upstream):
+        flat, scale = self._scale(ids, weights.shape[0])
         grad = np.zeros(weights.shape, dtype=np.float64)
-        np.add.at(grad, ids.reshape(-1), np.asarray(upstream, dtype=np.float64).reshape(-1, weights.shape[1]))
+        np.add.at(grad, flat, np.asarray(upstream, dtype=np.float64).reshape(-1, weights.shape[1]) * scale[:, None])
+        padding = self.layer_options.get("padding_idx")
+        if padding is not None:
+            grad[padding % weights.shape[0]] = 0.0
         return grad.astype(weights.dtype)
+
+    def output_mask(self, weights, ids):
+        return np.asarray(ids) != 0 if self.layer_options.get("mask_zero") else None
 
     def to_numpy(self, value):
         return np.asarray(value)
@@ -478,13 +507,228 @@ class OneHotMissesLastRow(Faithful):
         return grad.astype(weights.dtype)
 
 
+# --- layer options -----------------------------------------------------------------------------
+class PaddingRowGetsGradient(Faithful):
+    """padding_idx only zeroes the row at construction: its gradient still accumulates."""
+
+    id = "broken-padding-row-gets-gradient"
+
+    def gradient(self, weights, ids, upstream):
+        return Faithful.gradient(self.configured(padding_idx=None), weights, ids, upstream)
+
+
+class RenormalisesEveryRow(Faithful):
+    """max_norm rescales every row over the limit, not only the rows the ids look up."""
+
+    id = "broken-renormalises-every-row"
+
+    def forward(self, weights, ids):
+        self._renormalise(weights, np.arange(weights.shape[0]))
+        return np.take(weights, ids, axis=0)
+
+
+class ScalesByBatchSize(Faithful):
+    """scale_grad_by_freq divides by the number of ids in the batch, not by each id's count."""
+
+    id = "broken-scales-by-batch-size"
+
+    def _scale(self, ids, vocab):
+        flat, scale = Faithful._scale(self, ids, vocab)
+        if self.layer_options.get("scale_grad_by_freq"):
+            scale = np.full(len(flat), 1.0 / max(len(flat), 1))
+        return flat, scale
+
+
+class FlatMask(Faithful):
+    """mask_zero returns the mask of the flattened ids: a 1-D mask for ids of any rank."""
+
+    id = "broken-flat-mask"
+
+    def output_mask(self, weights, ids):
+        mask = Faithful.output_mask(self, weights, ids)
+        return None if mask is None else mask.reshape(-1)
+
+
+# --- bags ------------------------------------------------------------------------------------
+class FaithfulBag(EmbeddingAdapter):
+    """The bags' control: a loop over the bags, each reduced in float64 and rounded once."""
+
+    id, framework, variant = "faithful-bag", "numpy-plugin", "gather"
+    declared = Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), options=("padding_idx",),
+                        bags=BagDeclared(modes=("sum", "mean", "max"), per_sample_weights=True,
+                                         input_forms=("matrix", "last_offset")))
+
+    def versions(self):
+        return {"numpy": np.__version__}
+
+    def prepare_weights(self, weights):
+        return np.asarray(weights)
+
+    def _offsets(self, bags):
+        """(flat ids, each bag's start) from the form the bags come in."""
+        if bags.form == "matrix":
+            matrix = bags.as_matrix()
+            return matrix.reshape(-1), np.arange(0, matrix.size, matrix.shape[1])
+        if bags.form == "last_offset":
+            return bags.ids, np.append(bags.offsets, len(bags.ids))[:-1]
+        return bags.ids, bags.offsets
+
+    def prepare_ids(self, bags):
+        ids, starts = self._offsets(bags)
+        weights = bags.per_sample_weights
+        return ids.astype(np.int64), starts, bags.mode, None if weights is None else np.asarray(weights, np.float64)
+
+    def _members(self, native, vocab):
+        """Per bag: the positions that take part (padding ids left out)."""
+        ids, starts, _, _ = native
+        ends = np.append(starts[1:], len(ids))
+        padding = self.layer_options.get("padding_idx")
+        return [[p for p in range(s, e) if padding is None or ids[p] != padding % vocab]
+                for s, e in zip(starts, ends, strict=True)]
+
+    def _reduce(self, rows, mode):
+        if not len(rows):
+            return np.zeros(rows.shape[1])
+        return {"sum": rows.sum(0), "mean": rows.mean(0), "max": rows.max(0)}[mode]
+
+    def forward(self, weights, native):
+        ids, _, mode, psw = native
+        table = weights.astype(np.float64)
+        out = []
+        for members in self._members(native, len(weights)):
+            rows = table[ids[members]] * (1.0 if psw is None else psw[members][:, None])
+            out.append(self._reduce(rows.reshape(len(members), weights.shape[1]), mode))
+        return np.array(out, dtype=np.float64).reshape(len(out), weights.shape[1]).astype(weights.dtype)
+
+    def _bag_gradient(self, weights, ids, members, mode, psw, up):
+        grad = np.zeros(weights.shape)
+        if mode == "max":
+            rows = weights[ids[members]].astype(np.float64)
+            for col in range(weights.shape[1]):
+                grad[ids[members[int(np.argmax(rows[:, col]))]], col] += up[col]
+            return grad
+        for p in members:
+            factor = (1.0 if psw is None else psw[p]) / (len(members) if mode == "mean" else 1)
+            grad[ids[p]] += factor * up
+        return grad
+
+    def gradient(self, weights, native, upstream):
+        ids, _, mode, psw = native
+        grad = np.zeros(weights.shape)
+        for b, members in enumerate(self._members(native, len(weights))):
+            if members:
+                grad += self._bag_gradient(weights, ids, members, mode, psw, np.asarray(upstream[b], np.float64))
+        return grad.astype(weights.dtype)
+
+    def to_numpy(self, value):
+        return np.asarray(value)
+
+
+class _BrokenBag(FaithfulBag):
+    """Broken bag adapters are bags: the kill rate runs them like the lookup ones."""
+
+
+class SumDropsLastBag(_BrokenBag):
+    """The last bag runs to offsets[-1] instead of the end of the ids: it is always empty."""
+
+    id = "broken-bag-drops-last-bag"
+
+    def _members(self, native, vocab):
+        members = FaithfulBag._members(self, native, vocab)
+        return members[:-1] + [[]] if members else members
+
+
+class MeanOverLongestBag(_BrokenBag):
+    """Mean divides by the longest bag's length (a padded batch's mean), not each bag's own."""
+
+    id = "broken-bag-mean-over-longest"
+
+    def forward(self, weights, native):
+        out = FaithfulBag.forward(self, weights, native)
+        if native[2] != "mean":
+            return out
+        lengths = np.array([len(m) for m in self._members(native, len(weights))])
+        return (out * (lengths / max(lengths.max(initial=1), 1))[:, None]).astype(out.dtype)
+
+
+class MaxGradientToEveryId(_BrokenBag):
+    """Max bags send the gradient to every id of the bag, as a sum would."""
+
+    id = "broken-bag-max-gradient-to-every-id"
+
+    def _bag_gradient(self, weights, ids, members, mode, psw, up):
+        return FaithfulBag._bag_gradient(self, weights, ids, members, "sum" if mode == "max" else mode, psw, up)
+
+
+class GradientIgnoresSampleWeights(_BrokenBag):
+    """Per-sample weights scale the forward, but the backward forgets them."""
+
+    id = "broken-bag-gradient-ignores-weights"
+
+    def _bag_gradient(self, weights, ids, members, mode, psw, up):
+        return FaithfulBag._bag_gradient(self, weights, ids, members, mode, None, up)
+
+
+class EmptyMaxIsMinusInf(_BrokenBag):
+    """An empty max bag returns the reduction's identity, -inf, while the declaration says zeros."""
+
+    id = "broken-bag-empty-max-minus-inf"
+
+    def _reduce(self, rows, mode):
+        if not len(rows) and mode == "max":
+            return np.full(rows.shape[1], -np.inf)
+        return FaithfulBag._reduce(self, rows, mode)
+
+
+class LastOffsetIsABag(_BrokenBag):
+    """With include_last_offset the appended end offset is read as the start of one more bag."""
+
+    id = "broken-bag-last-offset-is-a-bag"
+
+    def _offsets(self, bags):
+        if bags.form == "last_offset":
+            return bags.ids, np.append(bags.offsets, len(bags.ids))
+        return FaithfulBag._offsets(self, bags)
+
+
+class PaddingCountedInMean(_BrokenBag):
+    """Padding ids are left out of a bag's sum but still counted in its mean's divisor."""
+
+    id = "broken-bag-padding-counted-in-mean"
+
+    def forward(self, weights, native):
+        out = FaithfulBag.forward(self, weights, native)
+        if native[2] != "mean" or self.layer_options.get("padding_idx") is None:
+            return out
+        kept = np.array([len(m) for m in self._members(native, len(weights))])
+        total = np.diff(np.append(native[1], len(native[0])))
+        return (out * (kept / np.maximum(total, 1))[:, None]).astype(out.dtype)
+
+
+class MultiHotMissesLastRow(_BrokenBag):
+    """A multi-hot twin whose M has V - 1 columns: ids of the last row contribute nothing."""
+
+    id, variant, gather_twin = "broken-bag-multihot-misses-last-row", "onehot", "broken_adapters:make_bag_control"
+    declared = Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"),
+                        bags=BagDeclared(modes=("sum", "mean"), per_sample_weights=True))
+
+    def _members(self, native, vocab):
+        members = FaithfulBag._members(self, native, vocab)
+        return [[p for p in m if native[0][p] != vocab - 1] for m in members]
+
+
 def make_broken() -> list[EmbeddingAdapter]:
     """Every broken adapter in this module (one instance each)."""
     return [cls() for cls in BROKEN]
 
 
-def make_control() -> EmbeddingAdapter:
-    return Faithful()
+def make_control() -> list[EmbeddingAdapter]:
+    """The faithful controls: every check of their family must pass on them."""
+    return [Faithful(), FaithfulBag()]
+
+
+def make_bag_control() -> EmbeddingAdapter:
+    return FaithfulBag()
 
 
 def make_sample() -> list[EmbeddingAdapter]:
@@ -493,4 +737,5 @@ def make_sample() -> list[EmbeddingAdapter]:
 
 
 BROKEN = [cls for cls in list(globals().values())
-          if isinstance(cls, type) and issubclass(cls, Faithful) and cls is not Faithful]
+          if isinstance(cls, type) and (issubclass(cls, Faithful) and cls is not Faithful
+                                        or issubclass(cls, _BrokenBag) and cls is not _BrokenBag)]

@@ -138,17 +138,25 @@ def test_the_formulas_printed_in_bench_md_evaluate_to_what_the_code_charges():
     assert set(formulas) == {"forward", "forward_backward, dense gradient", "forward_backward, sparse gradient"}
     # distinct primes, so a swapped or missing term changes the value
     N, V, D, s, i, U = 11, 13, 7, 2, 3, 5
-    values = {name: eval(text, {"__builtins__": {}}, dict(N=N, V=V, D=D, s=s, i=i, U=U))
-              for name, text in formulas.items()}
-    # the same numbers by hand: 11*(28+3) = 341; 154+33+140+182 = 509; 308+66 = 374
-    assert values == {"forward": 341, "forward_backward, dense gradient": 509,
-                      "forward_backward, sparse gradient": 374}
+
+    def evaluate(R):
+        return {name: eval(text, {"__builtins__": {}}, dict(N=N, R=R, V=V, D=D, s=s, i=i, U=U))
+                for name, text in formulas.items()}
+
+    # a plain lookup (R = N), by hand: 11*(28+3) = 341; 154+33+140+182 = 509; 308+66 = 374
+    assert evaluate(N) == {"forward": 341, "forward_backward, dense gradient": 509,
+                           "forward_backward, sparse gradient": 374}
     assert metrics.useful_bytes("forward", N, V, D, s, i, U) == 341
     assert metrics.useful_bytes("forward_backward", N, V, D, s, i, U, "dense") == 509
     assert metrics.useful_bytes("forward_backward", N, V, D, s, i, U, "sparse") == 374
+    # bags (R = 3 output rows), by hand: 11*17+42 = 229; 42+33+140+182 = 397; 42+154+66 = 262
+    assert evaluate(3) == {"forward": 229, "forward_backward, dense gradient": 397,
+                           "forward_backward, sparse gradient": 262}
+    assert [metrics.useful_bytes(p, N, V, D, s, i, U, g, rows=3) for p, g in
+            (("forward", "dense"), ("forward_backward", "dense"), ("forward_backward", "sparse"))] == [229, 397, 262]
     one, both = re.search(r"also\s+(\S+)\s+FLOPs per matmul\s+\(forward_backward:\s+([^)]+)\)",
                           metrics.BYTES_FORMULA_MD).groups()
-    flops = {k: eval(t, {"__builtins__": {}}, dict(N=N, V=V, D=D)) for k, t in (("one", one), ("both", both))}
+    flops = {k: eval(t, {"__builtins__": {}}, dict(R=N, V=V, D=D)) for k, t in (("one", one), ("both", both))}
     assert flops == {"one": 2002, "both": 4004}  # 2*11*13*7, twice that
     assert (metrics.flops("forward", N, V, D), metrics.flops("forward_backward", N, V, D)) == (2002, 4004)
     assert "GB/s = bytes / median / 1e9" in metrics.BYTES_FORMULA_MD  # what test_derived_* pin

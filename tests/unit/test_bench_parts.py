@@ -90,7 +90,8 @@ def test_the_part_plan_is_one_process_per_framework_and_keras_backend():
                                 "KERAS_BACKEND": "jax"}
     # a user's selection: only what it names, plug-ins in a part of their own
     chosen = dict(plan("torch-*,keras-torch-gather,mylib:make"))
-    assert chosen == {"torch": {"EMBEDDING_HARNESS_ADAPTERS": "torch-gather,torch-sparse,torch-onehot"},
+    assert chosen == {"torch": {"EMBEDDING_HARNESS_ADAPTERS": "torch-gather,torch-sparse,torch-onehot,"
+                                  "torch-gather-compile,torch-onehot-compile,torch-bag,torch-bag-multihot"},
                       "plugins": {"EMBEDDING_HARNESS_ADAPTERS": "mylib:make"},
                       "keras-torch": {"EMBEDDING_HARNESS_ADAPTERS": "keras-torch-gather", "KERAS_BACKEND": "torch"}}
     # a glob that spans frameworks still gives one process per framework, never a part named '*'

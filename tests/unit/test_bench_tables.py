@@ -10,7 +10,7 @@ from harness.bench import rows as rows_mod
 from harness.bench import tables
 
 EXPECTED_COLUMNS = (
-    "adapter, framework, variant, device, dtype, index_dtype, pass, vocab, dim, n_ids, distribution, "
+    "adapter, framework, variant, device, dtype, index_dtype, pass, vocab, dim, n_ids, pooling, distribution, "
     "dup_rate, median_s, iqr_s, rounds, lookups_per_s, gbps, pct_copy_bw, pct_peak_bw, gflops, peak_mem_bytes, "
     "table_bytes, fits_in_cache, compile_s, wall_median_s, output, status, skip_reason, part, run_id"
 ).split(", ")
