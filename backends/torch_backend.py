@@ -9,13 +9,24 @@ from dataclasses import replace
 import numpy as np
 
 from backends._common import INDUCTOR_CPU_ATOMIC_BACKWARD, onehot_rules, saturates
-from harness.adapter import BagDeclared, Declared, EmbeddingAdapter
+from harness.adapter import BagDeclared, Declared, Deviates, EmbeddingAdapter
 from harness.dtypes import dtype_name
 from harness.errors import FrameworkUnavailable
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # nn.Embedding's options (max_norm comes with norm_type); a one-hot matmul has none.
 _EMBEDDING_OPTIONS = ("padding_idx", "max_norm", "scale_grad_by_freq")
+_ALL_INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+# Observed with torch 2.11 on an H100 (the CPU, torch 2.13, does neither): an empty id tensor
+# fails with scale_grad_by_freq and with max_norm; and with norm_type=3 a row of negative values
+# whose 3-norm is over max_norm is left unscaled.
+CUDA_EMPTY_SCALE_GRAD_BY_FREQ = Deviates(
+    ("option_scale_grad_by_freq",), "on CUDA, backward with scale_grad_by_freq=True over an empty id tensor raises "
+    "'CUDA error: invalid argument' (the CPU returns a zero gradient)", device_type="cuda")
+CUDA_MAX_NORM = Deviates(
+    ("option_max_norm",), "on CUDA, max_norm with an empty id tensor raises 'CUDA error: invalid argument', and with "
+    "norm_type=3 the row [-0.432] (3-norm 0.432 > max_norm 0.382) is left unscaled; the CPU scales it",
+    device_type="cuda")
 # Observed with torch 2.13 (CPU): what sparse=True does with the other options.
 _SPARSE_OPTION_LIMITS = {
     "option_padding_idx": "with sparse=True and padding_idx, backward raises IndexError ('too many indices for "
@@ -59,7 +70,8 @@ class TorchEmbedding(EmbeddingAdapter):
             weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int32", "int64"),
             negative_index="raise", out_of_range="raise",
             gradient="sparse" if self.sparse else "dense",
-            platform_deviations=(saturates(_WEIGHT_DTYPES, device_type=None if self.sparse else "cpu"),),
+            platform_deviations=(saturates(_WEIGHT_DTYPES, device_type=None if self.sparse else "cpu"), CUDA_MAX_NORM,
+                                 *(() if self.sparse else (CUDA_EMPTY_SCALE_GRAD_BY_FREQ,))),
             options=_EMBEDDING_OPTIONS, deviations=_SPARSE_OPTION_LIMITS if self.sparse else {},
         )
 
@@ -207,12 +219,17 @@ class TorchCompiledEmbedding(TorchEmbedding):
                 ids, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq))
 
     def _declare(self) -> Declared:
-        # Bad ids fail inductor's bounds assert ("index out of bounds: 0 <= tmp < V"), a
-        # RuntimeError as eager's IndexError is. Unlike eager, the compiled backward accumulates
-        # float16/bfloat16 duplicates in float32 (it does not saturate) and, on several CPU threads,
-        # is not bitwise repeatable.
-        return Declared(weight_dtypes=_WEIGHT_DTYPES, index_dtypes=("int32", "int64"), negative_index="raise",
-                        out_of_range="raise", gradient="dense", platform_deviations=(INDUCTOR_CPU_ATOMIC_BACKWARD,),
+        # On the CPU (torch 2.13) bad ids fail inductor's bounds check ("index out of bounds: 0 <= tmp
+        # < V"), a RuntimeError as eager's IndexError is. On CUDA (torch 2.11, an H100) the compiled
+        # gather reads a negative id from the end of the table, takes ids of every integer dtype, and
+        # still asserts on ids >= V. Unlike eager, the compiled backward accumulates float16/bfloat16
+        # duplicates in float32 (it does not saturate) and, on several CPU threads, is not bitwise
+        # repeatable.
+        on_gpu = self.device != "cpu"
+        return Declared(weight_dtypes=_WEIGHT_DTYPES, index_dtypes=_ALL_INTS if on_gpu else ("int32", "int64"),
+                        negative_index="wrap" if on_gpu else "raise", out_of_range="raise", gradient="dense",
+                        platform_deviations=(INDUCTOR_CPU_ATOMIC_BACKWARD, CUDA_EMPTY_SCALE_GRAD_BY_FREQ,
+                                             CUDA_MAX_NORM),
                         options=_EMBEDDING_OPTIONS)
 
     def _embed(self, module, ids):
@@ -243,10 +260,17 @@ class TorchCompiledOneHot(TorchOneHot):
         self._product = _compiler(self.torch)(self._product)
 
     def _declare(self) -> Declared:
-        # Compiled, one_hot accepts the ids eager F.one_hot refuses (int32, uint32, uint64, and
-        # integral float32 ids), and still raises on bad ids.
+        # Compiled with torch 2.13 (CPU), one_hot accepts the ids eager F.one_hot refuses (int32,
+        # uint32, uint64 and integral float32 ids); with torch 2.11 (CUDA) it refuses them as eager
+        # does ("one_hot is only applicable to index tensor of type LongTensor"). Bad ids raise on
+        # the CPU; on CUDA the compiled one_hot has no bounds check: they select no row (zeros).
         declared = super()._declare()
-        return replace(declared, index_dtypes=("int32", "int64", "uint32", "uint64", "float32"))
+        if self.device != "cpu":
+            declared = replace(declared, negative_index="zeros", out_of_range="zeros")
+        accepts_more = Deviates(
+            ("index_dtypes",), "torch.compile's one_hot also accepts int32, uint32, uint64 and integral float32 ids "
+            "(observed with torch 2.13; torch 2.11 refuses them as eager one_hot does)", min_versions={"torch": "2.13"})
+        return replace(declared, platform_deviations=(*declared.platform_deviations, accepts_more))
 
 
 def gather(device: str = "cpu"):
