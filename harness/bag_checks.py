@@ -189,8 +189,9 @@ def _empty_bags(adapter, ctx: Context):
     for mode in _declared(adapter).modes:
         weights, bags, up = _small_bags(mode, lengths=(0, 2, 0))
         out, _, shown, who = _run(adapter, weights, bags, up, gradient=False)
-        observed[mode] = _empty_outcome(np.asarray(out)[0]) if np.asarray(out).shape[:1] == (3,) else \
-            f"shape {np.asarray(out).shape}"
+        rows = np.asarray(out).shape[0] if np.asarray(out).ndim else 0
+        observed[mode] = _empty_outcome(np.asarray(out)[0]) if rows == bags.n_bags else \
+            f"no row ({rows} rows for {bags.n_bags} bags)"
     ctx.observed["empty_bag"] = observed
     wrong = {m: o for m, o in observed.items() if o != _declared(adapter).empty(m)}
     if wrong:

@@ -69,9 +69,6 @@ class Bags:
     def with_mode(self, mode: str) -> Bags:
         return Bags(self.ids, self.offsets, mode, self.per_sample_weights, self.form, self.recipes)
 
-    def in_form(self, form: str) -> Bags:
-        return Bags(self.ids, self.offsets, self.mode, self.per_sample_weights, form, self.recipes)
-
     def as_matrix(self) -> np.ndarray | None:
         """The same bags as a 2-D (bags, length) id array when every bag has one length."""
         lengths = self.lengths
@@ -168,7 +165,9 @@ def _draw_bags(draw, mode: str, *, weighted: bool = False, max_vocab: int = 50) 
                "up": f"np.random.default_rng({seed + 3}).standard_normal(({n_bags}, {dim})).astype(np.float32)"}
     if weighted:
         recipes["psw"] = f"np.random.default_rng({seed + 2}).standard_normal({total}).astype(np.float32)"
-    made = {name: eval(recipe, {"np": np}) for name, recipe in recipes.items()}  # the recipes are the truth
+    # The arrays are made by evaluating the recipes themselves (strings written just above), so a
+    # snippet's recipe can never drift from the array the check used.
+    made = {name: eval(recipe, {"np": np}) for name, recipe in recipes.items()}
     bags = Bags(np.asarray(made["ids"], dtype=np.int64), made["offsets"], mode, made.get("psw"), recipes=recipes)
     return made["W"], bags, made["up"]
 

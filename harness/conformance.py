@@ -214,6 +214,7 @@ def render_markdown(doc: dict) -> str:
         lines.append(f"| {e(name)} | " + " | ".join(row) + " |")
     lines += _compiling_section(adapters)
     lines += _options_section(adapters)
+    lines += _bags_section(adapters)
     lines += _platform_rules_section(adapters)
     lines += ["", "## Failures, declared deviations and skips", ""]
     for a in adapters:
@@ -306,7 +307,7 @@ def _options_section(adapters: list[dict], heading: str = "##") -> list[str]:
         for option in LAYER_OPTIONS:
             status = (cells.get(f"option_{option}") or {}).get("status")
             marks.append(STATUS_MARK.get(status, NOT_RUN))
-        if all(m in ("n/a", NOT_RUN) for m in marks):
+        if all(m in ("n/a", "skip", NOT_RUN) for m in marks):  # no option, or the adapter never ran
             continue
         observed = a.get("observed") or {}
         if "mask_zero_output" in observed:
@@ -318,6 +319,27 @@ def _options_section(adapters: list[dict], heading: str = "##") -> list[str]:
     return ["", f"{heading} Layer options", "",
             "Each option's check against the oracle extended for it; n/a: the layer has no such option.", "",
             "| adapter | " + " | ".join(LAYER_OPTIONS) + " |", "|---|" + "---|" * len(LAYER_OPTIONS), *rows]
+
+
+def _bags_section(adapters: list[dict], heading: str = "##") -> list[str]:
+    """Each bag adapter: the status of every bag check, and what an empty bag returned per mode."""
+    e = mdtext.escape
+    names = [c.name for c in CHECKS if c.family == "bag"]
+    rows = []
+    for a in adapters:
+        if not (a.get("declared") or {}).get("bags") or a.get("skip_reason"):
+            continue
+        cells = {c["check"]: c["status"] for c in a.get("checks", [])}
+        empty = (a.get("observed") or {}).get("empty_bag") or {}
+        rows.append(f"| {e(a['id'])} | " + " | ".join(STATUS_MARK.get(cells.get(n), NOT_RUN) for n in names)
+                    + f" | {e(', '.join(f'{m}: {o}' for m, o in empty.items())) or '-'} |")
+    if not rows:
+        return []
+    return ["", f"{heading} Bags", "",
+            "Each bag adapter's checks against the bag oracle (harness/bags.py), and what an empty bag returned "
+            "in each mode (observed; declared in BagDeclared.empty_bag).", "",
+            "| adapter | " + " | ".join(n.removeprefix("bag_") for n in names) + " | empty bag |",
+            "|---|" + "---|" * (len(names) + 1), *rows]
 
 
 def _platform_rules_section(adapters: list[dict]) -> list[str]:
@@ -364,7 +386,8 @@ def readme_section(doc: dict, results_dir: Path) -> str:
                      f"{c.get('not_applicable', 0)} | {c['skipped']} | "
                      f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
                      f"{e(o.get('gradient', '-'))} | {seconds[a['id']]:.1f} s ({share:.0%}) |")
-    return "\n".join(lines + _compiling_section(adapters, heading="####") + _options_section(adapters, heading="####"))
+    return "\n".join(lines + _compiling_section(adapters, heading="####") + _options_section(adapters, heading="####")
+                     + _bags_section(adapters, heading="####"))
 
 
 def main(argv: list[str] | None = None) -> int:

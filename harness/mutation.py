@@ -131,7 +131,15 @@ def _rate(counts: Counter) -> dict:
             "score": counts["killed"] / counted if counted else None}
 
 
-def render(result: dict) -> str:
+def changed_sources(result: dict) -> list[str]:
+    """Modules whose source is no longer the one their figures were measured on."""
+    return [module for module, entry in result["modules"].items()
+            if entry.get("source_sha256") and _sha256(Path(module)) != entry["source_sha256"]]
+
+
+def render(result: dict, changed: list[str] | None = None) -> str:
+    """The README's section; ``changed``: modules edited since they were measured (their
+    figures describe the older source until ``nox -s mutmut`` measures them again)."""
     t = result["total"]
     lines = [f"Mutation score of the modules that decide verdicts and figures: **{t['score']:.1%}** "
              f"({t['counts']['killed']} of {t['counts']['killed'] + t['counts']['survived'] + t['counts']['untested']} "
@@ -145,8 +153,8 @@ def render(result: dict) -> str:
     carried = {m: e["measured"] for m, e in result["modules"].items()
                if e.get("measured") and e["measured"] != result.get("created")}
     if carried:
-        lines += ["", "Carried over unchanged (the module's source is the one measured then): " + ", ".join(
-            f"`{m}` (measured {when})" for m, when in carried.items()) + "."]
+        lines += ["", "Carried over from an earlier run when this result was written (the source was then the "
+                  "one measured): " + ", ".join(f"`{m}` (measured {when})" for m, when in carried.items()) + "."]
     if result["not_measured"]:
         lines += ["", "Not measured completely by this run, so not in the score: " + ", ".join(
             f"`{m}` ({n['checked']} of {n['mutants']} mutants checked)" for m, n in result["not_measured"].items())
@@ -154,6 +162,9 @@ def render(result: dict) -> str:
     if result["stale"]:
         lines += ["", "Stale equivalence listings (the mutated line changed): "
                   + ", ".join(s["name"] for s in result["stale"])]
+    if changed:
+        lines += ["", "**Changed since measured** (these figures describe the older source; `nox -s mutmut` "
+                  "measures them again): " + ", ".join(f"`{m}`" for m in changed) + "."]
     return "\n".join(lines)
 
 
@@ -188,10 +199,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants", type=Path, default=Path("mutants"), help="mutmut's working folder")
     parser.add_argument("--out", type=Path, default=None, help="write the score and the survivors here (JSON)")
     parser.add_argument("--readme", type=Path, default=None, help="refresh this README's mutation section")
+    parser.add_argument("--render", type=Path, default=None,
+                        help="re-render --readme from this committed result (e.g. results/mutation.json) without "
+                             "mutants, naming the modules whose source changed since")
     parser.add_argument("--keep", type=Path, default=None,
                         help="an earlier result (e.g. results/mutation.json): modules this run did not measure "
                              "keep its figures while their source is unchanged")
     args = parser.parse_args(argv)
+    if args.render:
+        from harness.readme import replace_section
+
+        committed = json.loads(args.render.read_text())
+        text = render(committed, changed_sources(committed))
+        if args.readme:
+            replace_section(args.readme, "mutation", text)
+        print(text)
+        return 0
     try:
         from importlib.metadata import version
 

@@ -53,13 +53,15 @@ def _gradient_cases(adapter, body):
               body, [], minimal_cases("float32", index_dtypes[0], with_upstream=True))
 
 
-def _configured_calls(adapter, case: Case, options: str, configured):
-    """Forward and gradient of the configured adapter on one case, through ``_call`` (repro
-    snippets that rebuild the configuration)."""
+def _configured_calls(adapter, case: Case, **options):
+    """Forward and gradient of the adapter configured with ``options`` on one case, through
+    ``_call`` (repro snippets that rebuild the configuration)."""
+    configured = adapter.configured(**options)
+    text = ", ".join(f"{name}={value!r}" for name, value in options.items())
     shown = case.for_snippet(W="weights", ids="ids", up="upstream")
     inputs = {"W": case.weights, "ids": case.ids, "up": case.upstream}
-    forward_call = f"adapter.configured({options}).lookup(W, ids)"
-    gradient_call = f"adapter.configured({options}).weight_grad(W, ids, up)"
+    forward_call = f"adapter.configured({text}).lookup(W, ids)"
+    gradient_call = f"adapter.configured({text}).weight_grad(W, ids, up)"
     out = _call(adapter, forward_call, lambda: configured.lookup(case.weights, case.ids), inputs, shown)
     grad = _call(adapter, gradient_call, lambda: configured.weight_grad(case.weights, case.ids, case.upstream),
                  inputs, shown)
@@ -72,8 +74,7 @@ def _padding_idx(adapter, ctx):
         vocab = case.vocab
         row = int(case.ids.reshape(-1)[0]) if case.ids.size else vocab - 1
         padding = row - vocab if row % 2 else row  # torch also takes -V..-1, counted from the end
-        options = f"padding_idx={padding}"
-        shown, out, grad, fwd, bwd = _configured_calls(adapter, case, options, adapter.configured(padding_idx=padding))
+        shown, out, grad, fwd, bwd = _configured_calls(adapter, case, padding_idx=padding)
         _expect_rows(adapter, out, oracle.forward(case.weights, case.ids), shown, "float32", call=fwd)
         _expect_gradient(adapter, grad, case.weights, case.ids, case.upstream, shown, "float32", call=bwd,
                          oracle_call=f"oracle.gradient_with_padding(ids, up, len(W), {padding})",
@@ -85,8 +86,7 @@ def _padding_idx(adapter, ctx):
 def _scale_grad_by_freq(adapter, ctx):
     def gradient_divided_by_count(case: Case):
         ctx.examples += 1
-        configured = adapter.configured(scale_grad_by_freq=True)
-        shown, out, grad, fwd, bwd = _configured_calls(adapter, case, "scale_grad_by_freq=True", configured)
+        shown, out, grad, fwd, bwd = _configured_calls(adapter, case, scale_grad_by_freq=True)
         _expect_rows(adapter, out, oracle.forward(case.weights, case.ids), shown, "float32", call=fwd)
         _expect_gradient(adapter, grad, case.weights, case.ids, case.upstream, shown, "float32", call=bwd,
                          oracle_call="oracle.gradient_scaled_by_freq(ids, up, len(W))", scale_by_freq=True)
@@ -161,10 +161,9 @@ def _max_norm(adapter, ctx):
 def _mask_zero(adapter, ctx):
     def mask_and_masked_positions(case: Case):
         ctx.examples += 1
-        configured = adapter.configured(mask_zero=True)
-        shown, out, grad, fwd, bwd = _configured_calls(adapter, case, "mask_zero=True", configured)
+        shown, out, grad, fwd, bwd = _configured_calls(adapter, case, mask_zero=True)
         call = "adapter.configured(mask_zero=True).mask(W, ids)"
-        mask = _call(adapter, call, lambda: configured.mask(case.weights, case.ids),
+        mask = _call(adapter, call, lambda: adapter.configured(mask_zero=True).mask(case.weights, case.ids),
                      {"W": case.weights, "ids": case.ids}, shown)
         want = oracle.mask_zero(case.ids)
         if mask is None or np.asarray(mask).shape != want.shape or not np.array_equal(np.asarray(mask), want):

@@ -96,7 +96,9 @@ def summarize(rows: list[dict], adapters: dict[str, dict]) -> list[dict]:
         gather = medians.get((twin, *series))
         if not gather:
             continue
-        entry = {"framework": info.get("framework_label") or info.get("framework"),
+        label = info.get("framework_label") or info.get("framework")
+        mode = info.get("mode") or "eager"  # a compiled pair is a row of its own: "torch compile"
+        entry = {"framework": label if mode == "eager" else f"{label} {mode}",
                  "onehot_adapter": adapter_id, "gather_adapter": twin, **dict(zip(SERIES, series, strict=True))}
         entry.update(crossover_point(onehot, gather, samples.get((adapter_id, *series)),
                                      samples.get((twin, *series))))

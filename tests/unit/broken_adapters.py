@@ -581,7 +581,7 @@ class FaithfulBag(EmbeddingAdapter):
     def _members(self, native, vocab):
         """Per bag: the positions that take part (padding ids left out)."""
         ids, starts, _, _ = native
-        ends = np.append(starts[1:], len(ids))
+        ends = np.append(starts[1:], len(ids))[:len(starts)]  # no bags: no ends either
         padding = self.layer_options.get("padding_idx")
         return [[p for p in range(s, e) if padding is None or ids[p] != padding % vocab]
                 for s, e in zip(starts, ends, strict=True)]

@@ -94,7 +94,7 @@ def test_faithful_outcomes_are_observed_per_id():
     (broken_adapters.StaleGradientBuffer(), "inputs_not_cached", "gradient differs from the scatter-add"),
     (broken_adapters.NarrowsIdsToUint16(), "large_vocab_and_batch", "output values differ from W[ids]"),
     (broken_adapters.ReadsUint8AsInt8(), "index_dtypes", "accepted ['uint8'] but returned rows other than W[ids]"),
-    (broken_adapters.NondeterministicGradient(), "deterministic", "gradient differs between two identical calls"),
+    (broken_adapters.NondeterministicGradient(), "deterministic", "gradient differs between identical calls"),
 ])
 def test_each_new_check_catches_its_bug(adapter, check, words):
     result = run_check(adapter, check)

@@ -432,7 +432,8 @@ def _deterministic_shown(index_dtype="int32"):
 def test_deterministic_calls_forward_twice_gradient_twice_then_checks_both():
     adapter = Recording()
     assert _passes(checks._deterministic, adapter).observed == {}
-    assert adapter.calls() == ["forward", "forward", "gradient", "gradient", "forward", "gradient"]
+    n = checks.DETERMINISM_CALLS
+    assert n >= 2 and adapter.calls() == ["forward"] * n + ["gradient"] * n + ["forward", "gradient"]
     weights, ids, up = _deterministic_inputs()
     for entry in adapter.log:
         assert _same(entry[1], weights) and _same(entry[2], ids)
@@ -443,7 +444,7 @@ def test_deterministic_calls_forward_twice_gradient_twice_then_checks_both():
 def test_deterministic_forward_only_never_asks_for_a_gradient():
     adapter = ForwardOnlyRecording()
     _passes(checks._deterministic, adapter)
-    assert adapter.calls() == ["forward", "forward", "forward"]
+    assert adapter.calls() == ["forward"] * (checks.DETERMINISM_CALLS + 1)
 
 
 def test_deterministic_int64_only_adapter_gets_int64_ids():
@@ -483,8 +484,29 @@ class Alternating(Faithful):
 def test_deterministic_two_calls_that_differ_are_reported_with_the_seeded_recipe(what, call):
     adapter = Alternating(what)
     message, _ = _fails(checks._deterministic, adapter)
-    assert message == _message(adapter, f"{what} differs between two identical calls", f"{call} - {call}",
-                               **_deterministic_shown())
+    assert message == _message(adapter, f"{what} differs between identical calls (the first and call 2 of up to "
+                               f"{checks.DETERMINISM_CALLS})", f"{call} - {call}", **_deterministic_shown())
+
+
+class DiffersOnlyLate(Faithful):
+    """Identical for the first calls, then one ulp off: a race that shows rarely."""
+
+    id = "differs-late"
+
+    def __init__(self):
+        self.count = 0
+
+    def gradient(self, weights, ids, upstream):
+        self.count += 1
+        result = np.array(super().gradient(weights, ids, upstream), copy=True)
+        if self.count == checks.DETERMINISM_CALLS:
+            result.reshape(-1)[0] = np.nextafter(result.reshape(-1)[0], np.float32(np.inf))
+        return result
+
+
+def test_deterministic_keeps_calling_until_the_last_of_its_calls():
+    message, _ = _fails(checks._deterministic, DiffersOnlyLate())
+    assert f"the first and call {checks.DETERMINISM_CALLS} of up to" in message
 
 
 def test_deterministic_but_wrong_is_reported_against_the_oracle_with_the_recipe():

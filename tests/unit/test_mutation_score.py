@@ -89,7 +89,16 @@ def test_the_committed_score_is_what_its_counts_say_and_what_the_readme_shows():
         c = figures["counts"]
         assert figures["score"] == c["killed"] / (c["killed"] + c["survived"] + c["untested"])
     assert not committed["stale"]
-    assert section.strip() == mutation.render(committed).strip()
+    # A module edited since it was measured is named as such (python -m harness.mutation --render ...).
+    assert section.strip() == mutation.render(committed, mutation.changed_sources(committed)).strip()
+
+
+def test_a_module_edited_since_measured_is_named_changed(tmp_path, monkeypatch):
+    (tmp_path / "m.py").write_text("x = 1\n")
+    monkeypatch.chdir(tmp_path)
+    same = {"modules": {"m.py": {"source_sha256": mutation._sha256(tmp_path / "m.py")}}}
+    edited = {"modules": {"m.py": {"source_sha256": "0" * 64}}}
+    assert mutation.changed_sources(same) == [] and mutation.changed_sources(edited) == ["m.py"]
 
 
 def test_a_module_not_checked_completely_is_left_out_of_the_score_and_named():
@@ -130,7 +139,8 @@ def test_an_unmeasured_module_keeps_its_earlier_figures_while_its_source_is_unch
     assert "harness.oracle.x_old__mutmut_1" not in [s["name"] for s in result["survivors"]]  # measured anew
     assert [e["name"] for e in result["equivalent"]] == ["harness.checks.x_run__mutmut_9"]
     text = mutation.render({**result, "mutmut": "3.8"})
-    assert ("Carried over unchanged (the module's source is the one measured then): `harness/checks.py` "
+    assert ("Carried over from an earlier run when this result was written (the source was then the one measured): "
+            "`harness/checks.py` "
             "(measured 2026-01-01T00:00:00+00:00).") in text
 
 
