@@ -212,9 +212,7 @@ def render_markdown(doc: dict) -> str:
     for name in names:
         row = [STATUS_MARK[cells[name]["status"]] if name in cells else NOT_RUN for cells in by_adapter]
         lines.append(f"| {e(name)} | " + " | ".join(row) + " |")
-    lines += _compiling_section(adapters)
-    lines += _options_section(adapters)
-    lines += _bags_section(adapters)
+    lines += families_sections(adapters)
     lines += _platform_rules_section(adapters)
     lines += ["", "## Failures, declared deviations and skips", ""]
     for a in adapters:
@@ -342,6 +340,13 @@ def _bags_section(adapters: list[dict], heading: str = "##") -> list[str]:
             "|---|" + "---|" * (len(names) + 1), *rows]
 
 
+def families_sections(adapters: list[dict], heading: str = "##") -> list[str]:
+    """What compiling changes, the layer options and the bags: the sections conformance.md, the
+    README and the cross-machine report share."""
+    return (_compiling_section(adapters, heading) + _options_section(adapters, heading)
+            + _bags_section(adapters, heading))
+
+
 def _platform_rules_section(adapters: list[dict]) -> list[str]:
     """Each adapter's platform-keyed declarations and whether they hold on this machine."""
     rows = [(a["id"], rule) for a in adapters for rule in (a.get("declared") or {}).get("platform_deviations") or []]
@@ -386,8 +391,7 @@ def readme_section(doc: dict, results_dir: Path) -> str:
                      f"{c.get('not_applicable', 0)} | {c['skipped']} | "
                      f"{e(o.get('negative_index', '-'))} | {e(o.get('out_of_range', '-'))} | "
                      f"{e(o.get('gradient', '-'))} | {seconds[a['id']]:.1f} s ({share:.0%}) |")
-    return "\n".join(lines + _compiling_section(adapters, heading="####") + _options_section(adapters, heading="####")
-                     + _bags_section(adapters, heading="####"))
+    return "\n".join(lines + families_sections(adapters, heading="####"))
 
 
 def main(argv: list[str] | None = None) -> int:

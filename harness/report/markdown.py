@@ -170,6 +170,27 @@ def bench_section(machine: MachineResults) -> list[str]:
     return out
 
 
+def families_section(machines: list[MachineResults]) -> list[str]:
+    """Per machine: what compiling changed, the layer options and the bags (conformance), and the
+    bags by pooling factor (benchmarks), beside the plain lookups above."""
+    from harness.bench.tables import bag_table
+    from harness.conformance import families_sections
+
+    out = []
+    for machine in machines:
+        parts = families_sections(machine.conformance["adapters"], "####") if machine.conformance else []
+        bags = bag_table(machine.bench_rows or [])
+        if bags:
+            parts += ["", "#### Bags by pooling factor", "", bags]
+        if parts:
+            out += [f"### `{machine.machine_id}`", *parts, ""]
+    if not out:
+        return []
+    return ["## Compiled modes, layer options and bags", "",
+            "Compiled adapters against their eager twins, the layer options and the bag (segment reduction) "
+            "adapters, per machine; their cells are also in the matrix above.", "", *out]
+
+
 def machines_section(machines: list[MachineResults]) -> list[str]:
     out = ["## Machines", ""]
     for machine in machines:
@@ -189,6 +210,7 @@ def render(data: ReportData) -> str:
         out += [f"> - {esc(p)}" for p in data.problems]
         out.append("")
     out += conformance_section(data.matrix)
+    out += families_section(data.machines)
     out += ["## Benchmarks", ""]
     benched = [m for m in data.machines if m.bench_rows is not None]
     if not benched:

@@ -223,3 +223,27 @@ def test_bag_rows_stay_out_of_the_lookup_tables_and_get_their_own():
     assert sweep.sized_rows([bag, lookup]) == [lookup] and sweep.bag_rows([bag, lookup]) == [bag]
     text = tables.bag_table([bag, lookup])
     assert "| 8 (8 bags) | 10 µs (1.5 GB/s) |" in text and "t-gather" not in text
+
+
+def test_the_report_shows_the_families_per_machine():
+    from pathlib import Path
+
+    from harness.report.load import MachineResults
+    from harness.report.markdown import families_section
+
+    def entry(aid, twin, negative, status):
+        return {"id": aid, "eager_twin": twin, "observed": {"negative_index": negative},
+                "checks": [{"check": "negative_index", "status": status, "detail": ""}]}
+
+    doc = {"hypothesis_profile": "ci",
+           "adapters": [entry("t-gather", None, "raise", "passed"), entry("t-gather-compile", "t-gather", "wrap",
+                                                                          "passed")]}
+    bag = {"adapter": "t-bag", "device": "cpu", "pass": "forward", "vocab": 64, "dim": 8, "n_ids": 64,
+           "pooling": 8, "status": "ok", "median_s": 2e-5, "gbps": 0.5}
+    with_both = MachineResults("m1", Path("m1"), conformance=doc, bench_rows=[bag])
+    text = "\n".join(families_section([with_both, MachineResults("m2", Path("m2"))]))
+    assert text.startswith("## Compiled modes, layer options and bags")
+    assert "### `m1`" in text and "`m2`" not in text  # a machine with nothing to show is left out
+    assert "| t-gather-compile | t-gather | id -1 | raise | wrap |" in text
+    assert "#### Bags by pooling factor" in text and "| 8 (8 bags) | 20 µs (0.5 GB/s) |" in text
+    assert families_section([MachineResults("m2", Path("m2"))]) == []
