@@ -27,10 +27,9 @@ import numpy as np
 Outcome = Literal["raise", "wrap", "clamp", "nan", "zeros", "undefined"]
 OUTCOMES = ("raise", "wrap", "clamp", "nan", "zeros", "undefined")
 Variant = Literal["gather", "onehot"]
-# Layer options a framework may offer, each with checks of its own (harness/option_checks.py):
-# torch.nn.Embedding's padding_idx, max_norm (with norm_type) and scale_grad_by_freq, and
-# keras.layers.Embedding's mask_zero.
-# Each with the arguments that come with it.
+# Layer options a framework may offer, each with checks of its own (harness/option_checks.py),
+# and the arguments that come with each: torch.nn.Embedding's padding_idx, max_norm (with
+# norm_type) and scale_grad_by_freq, and keras.layers.Embedding's mask_zero.
 LAYER_OPTIONS: dict[str, tuple[str, ...]] = {"padding_idx": (), "max_norm": ("norm_type",),
                                              "scale_grad_by_freq": (), "mask_zero": ()}
 
