@@ -56,3 +56,14 @@ def onehot_rules(flushing_dtypes=(), flush_device: str | None = "cpu",
         rules.append(Deviates(("subnormals_preserved",), FLUSHES_SUBNORMALS, dtypes=tuple(flushing_dtypes),
                               device_type=flush_device))
     return tuple(rules)
+
+
+def builtin_ids(framework: str, kind: str, mode: str, device: str, twin_kind: str = "gather") -> tuple:
+    """(id, gather twin, eager twin) of a built-in adapter, spelled
+    ``<framework>-<kind>[-<mode>][-<device>]``: ``torch-bag-cuda``, ``jax-onehot-jit``. The
+    gather twin is the same framework's ``twin_kind`` in the same mode and device; the eager twin
+    is the same kind run eagerly (None for an eager adapter)."""
+    suffix = "" if device == "cpu" else f"-{device}"
+    compiled = "" if mode == "eager" else f"-{mode}"
+    eager = None if mode == "eager" else f"{framework}-{kind}{suffix}"
+    return f"{framework}-{kind}{compiled}{suffix}", f"{framework}-{twin_kind}{compiled}{suffix}", eager

@@ -13,7 +13,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from backends._common import JAX_ONEHOT_NARROW_IOTA, XLA_CPU_GATHER_FLUSHES_BF16, onehot_rules, saturates
+from backends._common import (
+    JAX_ONEHOT_NARROW_IOTA,
+    XLA_CPU_GATHER_FLUSHES_BF16,
+    builtin_ids,
+    onehot_rules,
+    saturates,
+)
 from harness.adapter import COMPILE_CACHE_ENV, BagDeclared, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -55,16 +61,15 @@ def _jax_device(jax, device: str):
 class JaxTake(EmbeddingAdapter):
     framework = "jax"
     variant = "gather"
+    kind: str | None = None  # the id's middle part when it is not the variant ("bag")
+    twin_kind = "gather"
 
     def __init__(self, device: str = "cpu"):
         self.jax, self.jnp = _jax()
         self.device = device
         self.jax_device = _jax_device(self.jax, device)
-        suffix = "" if device == "cpu" else f"-{device}"
-        mode = "" if self.mode == "eager" else f"-{self.mode}"
-        self.id = f"{self.framework}-{self.variant}{mode}{suffix}"
-        self.gather_twin = f"jax-gather{mode}{suffix}"
-        self.eager_twin = None if self.mode == "eager" else f"{self.framework}-{self.variant}{suffix}"
+        self.id, self.gather_twin, self.eager_twin = builtin_ids(self.framework, self.kind or self.variant, self.mode,
+                                                                 device, self.twin_kind)
         self.declared = self._declare()
 
     def _declare(self) -> Declared:
@@ -233,13 +238,7 @@ class JaxSegmentBag(JaxTake):
     max the reduction's identity -inf (observed by bag_empty)."""
 
     variant = "gather"
-    kind = "bag"
-
-    def __init__(self, device: str = "cpu"):
-        super().__init__(device)
-        suffix = "" if device == "cpu" else f"-{device}"
-        self.id = f"jax-{self.kind}{suffix}"
-        self.gather_twin = f"jax-bag{suffix}"
+    kind = twin_kind = "bag"
 
     def _declare(self) -> Declared:
         return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="dense",

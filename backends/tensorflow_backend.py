@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from backends._common import XLA_ONEHOT_NARROW_IOTA, onehot_rules, saturates
+from backends._common import XLA_ONEHOT_NARROW_IOTA, builtin_ids, onehot_rules, saturates
 from harness.adapter import BagDeclared, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -41,16 +41,15 @@ def _tf_device_name(tf, device: str) -> str:
 class TensorflowLookup(EmbeddingAdapter):
     framework = "tensorflow"
     variant = "gather"
+    kind: str | None = None  # the id's middle part when it is not the variant ("bag", "bag-safe")
+    twin_kind = "gather"
 
     def __init__(self, device: str = "cpu"):
         self.tf = tf = _tf()
         self.device = device
         self.tf_device = _tf_device_name(tf, device)
-        suffix = "" if device == "cpu" else f"-{device}"
-        mode = "" if self.mode == "eager" else f"-{self.mode}"
-        self.id = f"tensorflow-{self.variant}{mode}{suffix}"
-        self.gather_twin = f"tensorflow-gather{mode}{suffix}"
-        self.eager_twin = None if self.mode == "eager" else f"tensorflow-{self.variant}{suffix}"
+        self.id, self.gather_twin, self.eager_twin = builtin_ids("tensorflow", self.kind or self.variant, self.mode,
+                                                                 device, self.twin_kind)
         self.declared = self._declare()
 
     def _declare(self) -> Declared:
@@ -213,14 +212,8 @@ class TensorflowSparseBag(TensorflowLookup):
     second SparseTensor), combiner sum or mean. The gradient is IndexedSlices."""
 
     variant = "gather"
-    kind = "bag"
+    kind = twin_kind = "bag"
     modes = ("sum", "mean")
-
-    def __init__(self, device: str = "cpu"):
-        super().__init__(device)
-        suffix = "" if device == "cpu" else f"-{device}"
-        self.id = f"tensorflow-{self.kind}{suffix}"
-        self.gather_twin = f"tensorflow-bag{suffix}"
 
     def _declare(self) -> Declared:
         return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="sparse",
@@ -264,11 +257,7 @@ class TensorflowMultiHotBag(TensorflowSparseBag):
 
     variant = "onehot"
     kind = "bag-multihot"
-
-    def __init__(self, device: str = "cpu"):
-        super().__init__(device)
-        # The safe lookup is the gather with a row for every bag, as M @ W has.
-        self.gather_twin = "tensorflow-bag-safe" + ("" if device == "cpu" else f"-{device}")
+    twin_kind = "bag-safe"  # the gather with a row for every bag, as M @ W has
 
     def _declare(self) -> Declared:
         return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="dense",

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from backends._common import INDUCTOR_CPU_ATOMIC_BACKWARD, onehot_rules, saturates
+from backends._common import INDUCTOR_CPU_ATOMIC_BACKWARD, builtin_ids, onehot_rules, saturates
 from harness.adapter import BagDeclared, Declared, Deviates, EmbeddingAdapter
 from harness.dtypes import dtype_name
 from harness.errors import FrameworkUnavailable
@@ -49,17 +49,16 @@ class TorchEmbedding(EmbeddingAdapter):
     framework = "torch"
     variant = "gather"
     sparse = False
+    kind: str | None = None  # the id's middle part when it is not the variant ("sparse", "bag")
+    twin_kind = "gather"
 
     def __init__(self, device: str = "cpu"):
         self.torch = torch = _torch()
         if device == "cuda" and not torch.cuda.is_available():
             raise FrameworkUnavailable("torch sees no CUDA device (CPU-only build or no GPU)")
         self.device = device
-        kind = "sparse" if self.sparse else self.variant
-        suffix = "" if device == "cpu" else f"-{device}"
-        self.id = f"torch-{kind}" + ("" if self.mode == "eager" else f"-{self.mode}") + suffix
-        self.gather_twin = "torch-gather" + ("" if self.mode == "eager" else f"-{self.mode}") + suffix
-        self.eager_twin = None if self.mode == "eager" else f"torch-{kind}{suffix}"
+        self.id, self.gather_twin, self.eager_twin = builtin_ids("torch", self.kind or self.variant, self.mode,
+                                                                 device, self.twin_kind)
         self.declared = self._declare()
 
     def _declare(self) -> Declared:
@@ -157,6 +156,7 @@ class TorchSparseEmbedding(TorchEmbedding):
     """``nn.Embedding(sparse=True)``: the gradient is an uncoalesced sparse COO tensor."""
 
     sparse = True
+    kind = "sparse"
 
 
 class TorchOneHot(TorchEmbedding):
@@ -298,13 +298,7 @@ class TorchBag(TorchEmbedding):
     2-D id matrix or offsets with ``include_last_offset``; per-sample weights in sum mode."""
 
     variant = "gather"
-    kind = "bag"
-
-    def __init__(self, device: str = "cpu"):
-        super().__init__(device)
-        suffix = "" if device == "cpu" else f"-{device}"
-        self.id = f"torch-{self.kind}{suffix}"
-        self.gather_twin = f"torch-bag{suffix}"
+    kind = twin_kind = "bag"
 
     def _declare(self) -> Declared:
         return Declared(weight_dtypes=("float32",), index_dtypes=("int32", "int64"), gradient="dense",

@@ -15,10 +15,9 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import hypothesis_profiles, oracle
+from harness import oracle
 from harness.checks import (
     Check,
     _call,
@@ -120,8 +119,8 @@ _renorm_cases = st.composite(_draw_renorm_case)
 def _max_norm(adapter, ctx):
     index_dtype = _preferred_ids_dtypes(adapter)[0]
 
-    def rows_renormalised_in_place(drawn):
-        case, max_norm, norm_type = drawn
+    def rows_renormalised_in_place(case):
+        case, max_norm, norm_type = case  # (the table case, max_norm, norm_type)
         ctx.examples += 1
         ids = case.ids.astype(index_dtype)
         options = f"max_norm={max_norm!r}, norm_type={norm_type!r}"
@@ -154,8 +153,7 @@ def _max_norm(adapter, ctx):
             _fail(adapter, "the rows returned are not the renormalised table's rows at ids", call,
                   expected=expected, **shown)
 
-    settings(database=hypothesis_profiles.database_for(adapter.id), deadline=None,
-             suppress_health_check=hypothesis_profiles.SUPPRESSED)(given(_renorm_cases())(rows_renormalised_in_place))()
+    _property(adapter, lambda escalate: _renorm_cases(), rows_renormalised_in_place, [], [])
 
 
 def _mask_zero(adapter, ctx):

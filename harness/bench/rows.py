@@ -94,7 +94,7 @@ def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = No
         pass_=row["pass"], variant=row["variant"], n=int(row["n_ids"]), vocab=int(row["vocab"]),
         dim=int(row["dim"]), s=s, i=i, unique=int(case.get("unique") or 0),
         gradient=adapter.get("gradient", "dense"), median_s=row["median_s"], copy_gbps=copy_gbps,
-        rows=int(row["n_ids"]) // int(row["pooling"]) if row["pooling"] else None))
+        rows=Case.from_dict(case).output_rows))
     peak = datasheets.peak_bandwidth(gpu.get("name")) if on_gpu else None
     if peak and row["gbps"] is not None:
         row["pct_peak_bw"] = 100.0 * row["gbps"] / peak[0]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from harness import machine
+from harness.bags import Bags
 from harness.bench import membw, timing
 from harness.bench.sweep import (
     DEFAULT_ONEHOT_BUDGET,
@@ -291,9 +292,10 @@ class BenchSession:
             return (self.device_info or {}).get("l2_cache_bytes")
         return self.l3_bytes
 
-    def measure(self, benchmark, adapter, case: Case, ids_np: np.ndarray,
-                more_ids: list[np.ndarray] | None = None) -> dict:
-        """``more_ids``: further batches; the calls rotate through all of them (a stream)."""
+    def measure(self, benchmark, adapter, case: Case, ids_np: np.ndarray | Bags,
+                more_ids: list[np.ndarray | Bags] | None = None) -> dict:
+        """``ids_np``: one call's ids (cut into ``Bags`` for a bag case); ``more_ids``: further
+        batches; the calls rotate through all of them (a stream)."""
         sync = adapter.synchronize
         w = self._weights(adapter, case)
         batches = [adapter.prepare_ids(b) for b in [ids_np, *(more_ids or [])]]

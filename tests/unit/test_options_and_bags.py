@@ -215,8 +215,7 @@ def test_bag_cases_come_only_from_pooling_blocks_and_carry_l_in_their_key():
 
 
 def test_bag_rows_stay_out_of_the_lookup_tables_and_get_their_own():
-    row = dict.fromkeys(tables.COLUMNS) if hasattr(tables, "COLUMNS") else {}
-    base = {**row, "device": "cpu", "pass": "forward", "vocab": 64, "dim": 8, "n_ids": 64, "status": "ok",
+    base = {"device": "cpu", "pass": "forward", "vocab": 64, "dim": 8, "n_ids": 64, "status": "ok",
             "median_s": 1e-5, "gbps": 1.5}
     bag = {**base, "adapter": "t-bag", "pooling": 8}
     lookup = {**base, "adapter": "t-gather", "pooling": None}
