@@ -456,6 +456,15 @@ def test_a_call_beyond_the_limit_is_skipped_with_the_reason(monkeypatch):
         _one_call(monkeypatch, 0.5, max_call_s=0.49)
 
 
+def test_the_self_check_is_measured_however_slow_one_call_is(monkeypatch):
+    # The self-check's case is fixed by the profile: a slow sample on a loaded machine is timed, not skipped.
+    monkeypatch.setattr(timing, "perf_counter", FakeClock(step=0.5))
+    session = _session("smoke", max_call_s=0.49, timed=True)
+    session._last_framework = "self-check numpy-gather"
+    entry = session.self_check(FakeBenchmark(), repeat=1)
+    assert entry["adapter"] == "numpy-gather" and entry["harness_median_s"] > 0
+
+
 # ---- machine rates -------------------------------------------------------------------------
 
 
