@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import sys
+from dataclasses import replace
 
 import numpy as np
 
@@ -353,6 +354,131 @@ class KerasOneHotDense(KerasEmbedding):
         return self._unflatten(layer.stateless_call([weights], [], one_hot)[0], ids)
 
 
+_KEPT_TABLE_ELEMENTS = 1 << 22
+
+
+@functools.cache
+def _model_classes(keras):
+    """(model, loss) classes for the compiled adapters, defined once: dynamo guards a compiled
+    step on its model's class, so a class per model would recompile every step."""
+
+    class Lookup(keras.Model):
+        def __init__(self, layer, call):
+            super().__init__()
+            self.lookup, self._lookup_call = layer, call
+
+        def call(self, ids):
+            return self._lookup_call(self.lookup, ids)
+
+    class UpstreamDot(keras.losses.Loss):
+        def call(self, upstream, out):
+            return keras.ops.sum(upstream * out)
+
+    return Lookup, UpstreamDot
+
+
+class _JitCompiled:
+    """The layer inside a ``keras.Model`` compiled with ``jit_compile=True``, run as a Keras user
+    runs it: the forward is ``predict_on_batch`` and the gradient one ``train_on_batch`` step of
+    SGD(learning_rate=1) on a zero table with the loss ``sum(output * upstream)`` (computed in the
+    table's dtype), so the table after the step is exactly minus the gradient (0 - 1 * g). Keras
+    compiles those steps with the backend's compiler: tf.function(jit_compile=True) (XLA),
+    jax.jit, torch.compile (inductor). The ids go in as a batch of one example (any rank, 0-d
+    included): Keras' torch train step specialises on the batch size, so a batch axis that
+    followed the ids' first dimension would recompile for every new length.
+
+    As in training, one model serves every table of its shape and dtype: a prepared table is a
+    tensor that is loaded into the model's variable when a call needs it. A model per table
+    would make every table a recompile (a compiled step is specific to its model)."""
+
+    mode = "jit"
+
+    def __init__(self, backend: str, device: str = "cpu"):
+        super().__init__(backend, device)
+        suffix = "" if device == "cpu" else f"-{device}"
+        self.eager_twin = f"keras-{backend}-{self.variant}{suffix}"
+        self.id = f"keras-{backend}-{self.variant}-jit{suffix}"
+        self.gather_twin = f"keras-{backend}-gather-jit{suffix}"
+        if backend == "torch":
+            import torch
+
+            from backends.torch_backend import allow_recompiles
+
+            allow_recompiles(torch)  # else past 8 shapes dynamo runs the steps eagerly, unreported
+        self._models: dict = {}
+
+    def _declare(self) -> Declared:
+        # The gradient is read from the table the optimizer updated: always a dense array. The
+        # layer options and their mask are the eager adapter's business (a model's predict
+        # returns no mask).
+        return replace(super()._declare(), gradient="dense", options=())
+
+    def _model(self, table):
+        """The compiled model for this table's shape and dtype, holding this table."""
+        vocab, dim = table.shape
+        dtype = self.keras.backend.standardize_dtype(table.dtype)
+        key = (vocab, dim, dtype)
+        if key not in self._models:
+            # Keep small models (the checks come back to a shape; each new model recompiles),
+            # but not a benchmark sweep's large tables.
+            while len(self._models) >= 2 and sum(np.prod(k[:2]) for k in self._models) > _KEPT_TABLE_ELEMENTS:
+                self._models.pop(next(iter(self._models)))
+            self._models[key] = [self._new_model(self._new_layer(vocab, dim, dtype)), None]
+        entry = self._models[key]
+        if entry[1] is not table:
+            # A copy: Keras' JAX train step donates the variable's buffer to the compiled step.
+            self._table(entry[0].lookup).assign(self.keras.ops.copy(table))
+            entry[1] = table
+        return entry[0]
+
+    def _new_model(self, layer):
+        model = _model_classes(self.keras)[0](layer, self._call)
+        # Keras losses compute in float32 unless told: a float64 upstream would be rounded.
+        model.compile(optimizer=self.keras.optimizers.SGD(learning_rate=1.0),
+                      loss=_model_classes(self.keras)[1](dtype=layer.dtype), jit_compile=True)
+        return model
+
+    @_on_device
+    def prepare_weights(self, weights):
+        return self._native(weights)
+
+    @_on_device
+    def forward(self, table, ids):
+        return self._model(table).predict_on_batch(self.keras.ops.expand_dims(ids, 0))[0]
+
+    @_on_device
+    def gradient(self, table, ids, upstream):
+        ops = self.keras.ops
+        model = self._model(table)
+        variable = self._table(model.lookup)
+        variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
+        self._models[(*variable.shape, variable.dtype)][1] = None  # it holds the step's result now
+        model.train_on_batch(ops.expand_dims(ids, 0), ops.expand_dims(upstream, 0))
+        return ops.negative(ops.convert_to_tensor(variable.value))
+
+    def output_mask(self, weights, ids):
+        raise NotImplementedError("a compiled model's predict returns no mask")
+
+    def table_of(self, table):
+        return self.to_numpy(table)
+
+    def compile(self, fn):
+        return fn  # Keras compiled the steps: the benchmark times predict/train_on_batch itself
+
+
+class KerasEmbeddingJit(_JitCompiled, KerasEmbedding):
+    """``keras.layers.Embedding`` in a model compiled with ``jit_compile=True``."""
+
+
+class KerasOneHotDenseJit(_JitCompiled, KerasOneHotDense):
+    """``Dense(use_bias=False)(keras.ops.one_hot(ids, V))`` in a model compiled with
+    ``jit_compile=True``. With the batch axis the one-hot is of rank >= 2, which Dense takes as
+    it is (no flattening: a traced function may not know the ids' rank)."""
+
+    def _call(self, layer, ids):
+        return layer(self.keras.ops.one_hot(ids, layer.vocab, dtype=layer.dtype))
+
+
 def _factory(cls, backend):
     def make(device: str = "cpu"):
         return cls(backend, device)
@@ -366,3 +492,9 @@ gather_on_jax = _factory(KerasEmbedding, "jax")
 onehot_on_jax = _factory(KerasOneHotDense, "jax")
 gather_on_torch = _factory(KerasEmbedding, "torch")
 onehot_on_torch = _factory(KerasOneHotDense, "torch")
+gather_jit_on_tensorflow = _factory(KerasEmbeddingJit, "tensorflow")
+onehot_jit_on_tensorflow = _factory(KerasOneHotDenseJit, "tensorflow")
+gather_jit_on_jax = _factory(KerasEmbeddingJit, "jax")
+onehot_jit_on_jax = _factory(KerasOneHotDenseJit, "jax")
+gather_jit_on_torch = _factory(KerasEmbeddingJit, "torch")
+onehot_jit_on_torch = _factory(KerasOneHotDenseJit, "torch")

@@ -194,14 +194,19 @@ class TorchOneHot(TorchEmbedding):
         return w.grad
 
 
-def _compiler(torch):
-    """``torch.compile`` with room for every shape, rank and dtype the checks draw. Past its
-    recompile limit (8 by default) dynamo silently runs the function eagerly; that would test
-    the eager kernels under this adapter's name, so the limit is raised and hitting it raises."""
+def allow_recompiles(torch) -> None:
+    """Room in dynamo for every shape, rank and dtype the checks draw. Past its recompile limit
+    (8 by default) dynamo silently runs the function eagerly; that would test the eager kernels
+    under a compiled adapter's name, so the limit is raised and hitting it raises."""
     config = torch._dynamo.config
     config.recompile_limit = max(config.recompile_limit, 1024)
     config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, 4096)
     config.fail_on_recompile_limit_hit = True
+
+
+def _compiler(torch):
+    """``torch.compile`` (dynamic shapes) with room for every recompile the checks cause."""
+    allow_recompiles(torch)
     return functools.partial(torch.compile, dynamic=True)
 
 

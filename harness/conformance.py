@@ -282,9 +282,9 @@ def _compiling_section(adapters: list[dict], heading: str = "##") -> list[str]:
         return []
     e = mdtext.escape
     lines = ["", f"{heading} What compiling changes", "",
-             "Each compiled adapter (jax.jit, tf.function(jit_compile=True), torch.compile) against its eager "
-             "twin on this machine: the observed behaviour and the check statuses that differ. Everything not "
-             "listed is the same."]
+             "Each compiled adapter (jax.jit, tf.function(jit_compile=True), torch.compile, Keras' jit_compile) "
+             "against its eager twin on this machine: the observed behaviour and the check statuses that differ. "
+             "Everything not listed is the same."]
     if rows:
         lines += ["", "| compiled | eager twin | what | eager | compiled |", "|---|---|---|---|---|"]
         lines += [f"| {e(r[0])} | {e(r[1])} | {e(r[2])} | {e(r[3])} | {e(r[4])} |" for r in rows]

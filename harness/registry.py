@@ -5,7 +5,7 @@ Three doors, one list:
 2. installed packages that declare the entry-point group ``embedding_harness.adapters``,
 3. ``EMBEDDING_HARNESS_ADAPTERS``: comma-separated built-in ids, glob patterns over them
    (``keras-jax-*``) and ``module:factory`` names. When set it also *selects*: only what it
-   names is run.
+   names is run. Without it every built-in runs except the opt-in ones (``OPT_IN``).
 
 A factory returns one adapter or a list of them. An adapter whose framework is missing is
 returned as a ``Slot`` with a skip reason, never dropped silently and never an error.
@@ -58,7 +58,30 @@ BUILTIN: dict[str, str] = {
     "keras-jax-onehot": "backends.keras_backend:onehot_on_jax",
     "keras-torch-gather": "backends.keras_backend:gather_on_torch",
     "keras-torch-onehot": "backends.keras_backend:onehot_on_torch",
+    "keras-tensorflow-gather-jit": "backends.keras_backend:gather_jit_on_tensorflow",
+    "keras-tensorflow-onehot-jit": "backends.keras_backend:onehot_jit_on_tensorflow",
+    "keras-jax-gather-jit": "backends.keras_backend:gather_jit_on_jax",
+    "keras-jax-onehot-jit": "backends.keras_backend:onehot_jit_on_jax",
+    "keras-torch-gather-jit": "backends.keras_backend:gather_jit_on_torch",
+    "keras-torch-onehot-jit": "backends.keras_backend:onehot_jit_on_torch",
 }
+
+# Built-ins a run without a selection leaves out, with the reason: each needs far more time than
+# the default (CI) run has. Named in EMBEDDING_HARNESS_ADAPTERS (an id or a glob), they run.
+_KERAS_TORCH_RECOMPILES = (
+    "opt-in: Keras' torch.compile of its train and predict steps guards on the model's layers and "
+    "variables, so every new table shape is a new model and a new inductor compile (about 5 s on 2 cores): "
+    "about half an hour per adapter for the ci profile")
+OPT_IN: dict[str, str] = {
+    "keras-torch-gather-jit": _KERAS_TORCH_RECOMPILES,
+    "keras-torch-onehot-jit": _KERAS_TORCH_RECOMPILES,
+}
+
+
+def default_builtins() -> list[str]:
+    """The built-ins a run without a selection runs: all but the opt-in ones."""
+    return [aid for aid in BUILTIN if aid not in OPT_IN]
+
 
 # Frameworks whose adapters can also run on a CUDA device when one is visible.
 GPU_CAPABLE_PREFIXES = ("torch-", "tensorflow-", "jax-", "flax-", "keras-")
@@ -208,7 +231,7 @@ def select(specs: list[str] | None = None, devices: list[str] | None = None) -> 
     specs = specs if specs is not None else requested_specs()
     devices = devices or visible_devices()
     if specs is None:
-        slots = [s for aid in BUILTIN for s in _builtin_slots(aid, devices)]
+        slots = [s for aid in default_builtins() for s in _builtin_slots(aid, devices)]
         return slots + _entry_point_slots()
     slots: list[Slot] = []
     for spec in specs:

@@ -36,10 +36,11 @@ from harness.events import EventLog, EventReader
 from harness.isolation import GPU_SHARING_ENV, describe_exit
 from harness.progress import Progress
 from harness.registry import (
-    BUILTIN,
     BUILTIN_ENV,
     ENV_VAR,
+    OPT_IN,
     Slot,
+    default_builtins,
     describe_slot,
     entry_points,
     match_spec,
@@ -107,7 +108,7 @@ def plan_units(specs: list[str] | None) -> list[Unit]:
 
     Raises ``UnknownAdapter`` (one line) for a name that matches nothing."""
     if specs is None:
-        builtins, plugins, factories = list(BUILTIN), list(entry_points()), []
+        builtins, plugins, factories = default_builtins(), list(entry_points()), []
     else:
         builtins, plugins, factories = [], [], []
         for spec in specs:
@@ -471,6 +472,9 @@ def run_conformance(*, jobs: int | None = None, timeout: float | None = None,
     selection = "; ".join(selection_parts) or None
     stream.write(f"conformance: run {run_id}, {len(units)} processes ({jobs} at a time), profile {profile}, "
                  f"timeout {timeout_s:g} s per check -> {out}\n")
+    if specs is None and OPT_IN:
+        stream.write(f"conformance: opt-in, not run without a selection: {', '.join(OPT_IN)} "
+                     f"(name them in {ENV_VAR})\n")
     started_iso = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()
     supervisor = Supervisor(units, scratch, jobs=jobs, timeout_s=timeout_s, pytest_args=pytest_args,

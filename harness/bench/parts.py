@@ -36,7 +36,7 @@ def plan(requested: str | None = None) -> list[tuple[str, dict[str, str]]]:
     (EMBEDDING_HARNESS_ADAPTERS). One process per framework and per Keras backend: timings must
     not share a process (thread pools of one framework linger and slow the next one down), and
     Keras fixes its backend at import. Raises HarnessError when the selection names nothing."""
-    from harness.registry import match_spec
+    from harness.registry import BUILTIN_ENV, OPT_IN, match_spec
 
     from_user = [s.strip() for s in (requested or "").split(",") if s.strip()]
     core = from_user or list(CORE_SELECTION)
@@ -54,8 +54,9 @@ def plan(requested: str | None = None) -> list[tuple[str, dict[str, str]]]:
     groups = {label: list(dict.fromkeys(specs)) for label, specs in groups.items()}
     parts = [(label, {ADAPTERS_ENV: ",".join(specs)}) for label, specs in groups.items()]
     for backend in KERAS_BACKENDS:
-        ids = [f"keras-{backend}-gather", f"keras-{backend}-onehot"]
-        chosen = ids if not from_user else [i for i in ids if any(fnmatch.fnmatch(i, s) for s in from_user)]
+        ids = [aid for aid, env in BUILTIN_ENV.items() if env.get("KERAS_BACKEND") == backend]
+        chosen = [i for i in ids if i not in OPT_IN] if not from_user else [
+            i for i in ids if any(fnmatch.fnmatch(i, s) for s in from_user)]
         if chosen:
             parts.append((f"keras-{backend}", {ADAPTERS_ENV: ",".join(chosen), "KERAS_BACKEND": backend}))
     if not parts:

@@ -86,7 +86,8 @@ def test_the_part_plan_is_one_process_per_framework_and_keras_backend():
     assert labels == ["numpy", "torch", "tensorflow", "jax", "flax",
                       "keras-tensorflow", "keras-jax", "keras-torch"]
     env = dict(plan(None))
-    assert env["keras-jax"] == {"EMBEDDING_HARNESS_ADAPTERS": "keras-jax-gather,keras-jax-onehot",
+    assert env["keras-jax"] == {"EMBEDDING_HARNESS_ADAPTERS": "keras-jax-gather,keras-jax-onehot,"
+                                                              "keras-jax-gather-jit,keras-jax-onehot-jit",
                                 "KERAS_BACKEND": "jax"}
     # a user's selection: only what it names, plug-ins in a part of their own
     chosen = dict(plan("torch-*,keras-torch-gather,mylib:make"))
