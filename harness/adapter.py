@@ -149,6 +149,9 @@ class EmbeddingAdapter(ABC):
     single_threaded: bool = False
     # The layer options ``prepare_weights`` builds with (set through ``configured``).
     layer_options: Mapping[str, Any] = {}
+    # Benchmark pass ("forward", "forward_backward") -> why this adapter's timing of it would not
+    # time the pass (the bench skips it with that reason).
+    untimed_passes: Mapping[str, str] = {}
 
     # --- framework plumbing ----------------------------------------------------------
     @abstractmethod

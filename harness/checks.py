@@ -15,6 +15,7 @@ a snippet that reproduces it.
 from __future__ import annotations
 
 import os
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -122,6 +123,14 @@ def _note_call(adapter, call: str, shown: dict) -> None:
             handle.write(snippet(adapter, call, **shown))
 
 
+def _headline(exc: BaseException) -> str:
+    """An exception's message in one line: its first line, and the next one when it goes on
+    (wrappers such as Keras' "Exception encountered when calling X.call()." put the cause
+    there), without terminal colour codes."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:300]
+
+
 def _call(adapter, call: str, fn: Callable[[], np.ndarray], inputs: dict, shown: dict | None = None):
     """``fn()``, an adapter call on ``inputs`` (name -> array). ``shown``: what the repro
     snippet prints for each name (a recipe for a large generated array)."""
@@ -133,8 +142,7 @@ def _call(adapter, call: str, fn: Callable[[], np.ndarray], inputs: dict, shown:
     except ConformanceFailure:
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
-        raise AdapterCrash(f"{adapter.id}: {call.split(',')[0]} raised {type(exc).__name__}: {first}\n"
+        raise AdapterCrash(f"{adapter.id}: {call.split(',')[0]} raised {type(exc).__name__}: {_headline(exc)}\n"
                            f"--- reproduce ---\n{snippet(adapter, call, **shown)}") from exc
     for name, before in pristine.items():
         if not _same_bits(np.asarray(inputs[name]), before):

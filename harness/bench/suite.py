@@ -260,6 +260,8 @@ class BenchSession:
             raise CaseSkipped(item.slot.skip_reason or "adapter unavailable")
         self.start()
         adapter, case = item.slot.adapter, item.case
+        if case.pass_ in adapter.untimed_passes:
+            raise CaseSkipped(adapter.untimed_passes[case.pass_])
         result = self.results.setdefault(key, {"adapter": adapter.id, **case.as_dict()})
         ids_np = self.inputs.ids(case.vocab, case.n_ids, case.distribution)
         result["unique"] = self.inputs.unique_count(case.vocab, case.n_ids, case.distribution)

@@ -95,6 +95,10 @@ def test_the_part_plan_is_one_process_per_framework_and_keras_backend():
                                   "torch-gather-compile,torch-onehot-compile,torch-bag,torch-bag-multihot"},
                       "plugins": {"EMBEDDING_HARNESS_ADAPTERS": "mylib:make"},
                       "keras-torch": {"EMBEDDING_HARNESS_ADAPTERS": "keras-torch-gather", "KERAS_BACKEND": "torch"}}
+    # opt-in adapters: not in the default plan, in it when a selection names them
+    assert "keras-torch-gather-jit" not in env["keras-torch"]["EMBEDDING_HARNESS_ADAPTERS"]
+    assert dict(plan("keras-torch-*-jit")) == {"keras-torch": {
+        "EMBEDDING_HARNESS_ADAPTERS": "keras-torch-gather-jit,keras-torch-onehot-jit", "KERAS_BACKEND": "torch"}}
     # a glob that spans frameworks still gives one process per framework, never a part named '*'
     assert [label for label, _ in plan("*-gather")] == ["numpy", "torch", "tensorflow", "jax", "flax",
                                                         "keras-tensorflow", "keras-jax", "keras-torch"]

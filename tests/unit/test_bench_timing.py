@@ -465,6 +465,19 @@ def test_the_self_check_is_measured_however_slow_one_call_is(monkeypatch):
     assert entry["adapter"] == "numpy-gather" and entry["harness_median_s"] > 0
 
 
+def test_a_pass_the_adapter_cannot_time_is_skipped_with_its_reason():
+    from backends.numpy_backend import NumpyGather
+    from harness.registry import Slot
+
+    adapter = NumpyGather()
+    adapter.untimed_passes = {"forward_backward": "reads its gradient from an optimizer step"}
+    session = _session("smoke")
+    case = Case("forward_backward", "float32", 8, 4, 16, "uniform")
+    session.items["k"] = suite.Item("k", adapter.id, case, Slot(adapter.id, adapter))
+    with pytest.raises(suite.CaseSkipped, match="reads its gradient from an optimizer step"):
+        session.run_item(FakeBenchmark(), "k")
+
+
 # ---- machine rates -------------------------------------------------------------------------
 
 

@@ -99,3 +99,13 @@ def test_the_observed_behaviour_is_recorded_with_the_verdict():
     neg = run_check(Faithful(), "negative_index")
     assert neg.observed["negative_index"] == "wrap"
     assert np.isfinite(neg.duration_s) and neg.duration_s < 60
+
+
+def test_a_crash_names_the_cause_a_wrapping_message_puts_on_its_second_line():
+    from harness.checks import _headline
+
+    wrapped = ValueError("Exception encountered when calling Lookup.call().\n\n\x1b[1mas_list() is not defined "
+                         "on an unknown TensorShape.\x1b[0m\n\nArguments received by Lookup.call():")
+    assert _headline(wrapped) == ("Exception encountered when calling Lookup.call(). as_list() is not defined on an "
+                                  "unknown TensorShape.")
+    assert _headline(IndexError("index out of range in self")) == "index out of range in self"

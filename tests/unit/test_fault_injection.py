@@ -218,6 +218,14 @@ def test_the_default_plan_includes_installed_plugins_and_keras_backends(monkeypa
     assert units["torch-gather"].env == {}
 
 
+def test_opt_in_adapters_run_only_when_named():
+    from harness.registry import OPT_IN
+
+    assert OPT_IN and all(aid not in {u.label for u in plan_units(None)} for aid in OPT_IN)
+    named = {u.label: u for u in plan_units(["keras-torch-*-jit"])}
+    assert set(named) == set(OPT_IN) and all(u.env == {"KERAS_BACKEND": "torch"} for u in named.values())
+
+
 @pytest.mark.parametrize(("nodeid", "adapter"), [
     ("tests/conformance/test_conformance.py::test_conformance[numpy-gather::forward[float16]]", "numpy-gather"),
     ("t.py::test_conformance[keras-jax-onehot::low_precision_accumulation[bfloat16]]", "keras-jax-onehot"),
