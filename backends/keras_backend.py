@@ -20,7 +20,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from backends._common import JAX_ONEHOT_NARROW_IOTA, XLA_CPU_GATHER_FLUSHES_BF16, onehot_rules, saturates
+from backends._common import (
+    INDUCTOR_CPU_ATOMIC_BACKWARD,
+    JAX_ONEHOT_NARROW_IOTA,
+    XLA_CPU_GATHER_FLUSHES_BF16,
+    onehot_rules,
+    saturates,
+)
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
@@ -387,8 +393,8 @@ class _JitCompiled:
     included): Keras' torch train step specialises on the batch size, so a batch axis that
     followed the ids' first dimension would recompile for every new length.
 
-    As in training, one model serves every table of its shape and dtype: a prepared table is a
-    tensor that is loaded into the model's variable when a call needs it. A model per table
+    As in training, one model serves every table of its shape and dtype (and id rank): a prepared
+    table is a tensor that is loaded into the model's variable when a call needs it. A model per table
     would make every table a recompile (a compiled step is specific to its model)."""
 
     mode = "jit"
@@ -412,25 +418,33 @@ class _JitCompiled:
 
     def _declare(self) -> Declared:
         # The gradient is read from the table the optimizer updated (a dense array), so its
-        # representation is not observed. The layer options and their mask are the eager adapter's business (a model's predict
-        # returns no mask). Observed (Keras 3.15, TensorFlow 2.21, CPU): under XLA the gather
-        # clamps ids >= V to the last row where eager Embedding raises; Keras has already
-        # wrapped negative ids (i + V), so those still read from the end.
+        # representation is not observed. The layer options and their mask are the eager
+        # adapter's business (a model's predict returns no mask). Observed (Keras 3.15,
+        # TensorFlow 2.21, CPU): under XLA the gather clamps ids >= V to the last row where eager
+        # Embedding raises; Keras has already wrapped negative ids (i + V), so those still read
+        # from the end.
         declared = replace(super()._declare(), gradient="dense", options=(), not_applicable={
             "gradient_representation": "the gradient is read from the table an SGD step updated, which does not "
                                        "show the representation the optimizer received"})
         if self.backend == "tensorflow" and self.variant == "gather":
             declared = replace(declared, out_of_range="clamp")
+        if self.backend == "torch" and self.variant == "gather":
+            # Inductor's backward, as for torch-gather-compile: float32 accumulation (no
+            # saturation) with atomic adds from every CPU thread (observed, torch 2.13).
+            kept = tuple(d for d in declared.platform_deviations if "low_precision_accumulation" not in d.checks)
+            declared = replace(declared, platform_deviations=(*kept, INDUCTOR_CPU_ATOMIC_BACKWARD))
         return declared
 
+    def _key(self, table, ids) -> tuple:
+        """A model per table shape and dtype and per id rank, as a model's Input fixes the rank:
+        Keras' TensorFlow trainer traces with reduce_retracing, which after a change of rank
+        gives the ids an unknown rank, and Dense cannot take that."""
+        return (*table.shape, self.keras.backend.standardize_dtype(table.dtype), len(ids.shape))
+
     def _model(self, table, ids):
-        """The compiled model for this table's shape and dtype and the ids' rank, holding this
-        table. A rank of its own, as a model's Input fixes it: Keras' TensorFlow trainer traces
-        with reduce_retracing, which after a change of rank gives the ids an unknown rank, and
-        Dense cannot take that."""
-        vocab, dim = table.shape
-        dtype = self.keras.backend.standardize_dtype(table.dtype)
-        key = (vocab, dim, dtype, len(ids.shape))
+        """The compiled model for this table and ids, holding this table."""
+        key = self._key(table, ids)
+        vocab, dim, dtype, _ = key
         if key not in self._models:
             # Keep small models (the checks come back to a shape; each new model recompiles),
             # but not a benchmark sweep's large tables.
@@ -465,7 +479,7 @@ class _JitCompiled:
         model = self._model(table, ids)
         variable = self._table(model.lookup)
         variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
-        self._models[(*variable.shape, variable.dtype, len(ids.shape))][1] = None  # holds the step's result now
+        self._models[self._key(table, ids)][1] = None  # the variable holds the step's result now
         model.train_on_batch(ops.expand_dims(ids, 0), ops.expand_dims(upstream, 0))
         return ops.negative(ops.convert_to_tensor(variable.value))
 

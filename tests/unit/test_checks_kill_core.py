@@ -301,11 +301,11 @@ class Raises(Faithful):
 
 
 @pytest.mark.parametrize("message, first", [
-    ("  bad index\nsecond line  ", "bad index"),
+    ("  bad index\n\nsecond line  \nthird", "bad index second line"),  # a wrapper's cause is on line 2
     ("", ""),
     ("x" * 400, "x" * 300),
 ])
-def test_a_crash_comes_back_as_adapter_crash_with_its_first_line_and_a_repro(message, first):
+def test_a_crash_comes_back_as_adapter_crash_with_its_headline_and_a_repro(message, first):
     exc = ValueError(message)
     adapter = Raises(exc)
     with pytest.raises(AdapterCrash) as info:

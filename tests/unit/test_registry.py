@@ -355,11 +355,3 @@ def test_a_loaded_adapter_describes_itself_and_a_broken_describe_is_its_failure(
     broken = describe_slot(slots["acme-gather"])
     assert broken["load_error"].startswith("describe() failed: ZeroDivisionError") and broken["variant"] == "gather"
 
-
-def test_a_run_without_a_selection_leaves_out_the_opt_in_builtins(monkeypatch):
-    monkeypatch.delenv(registry.ENV_VAR, raising=False)
-    monkeypatch.setattr(registry, "_builtin_slots", lambda aid, devices: [Slot(aid, skip_reason="not loaded")])
-    monkeypatch.setattr(registry, "_entry_point_slots", lambda names=None: [])
-    chosen = [s.id for s in select(devices=["cpu"])]
-    assert chosen == [aid for aid in registry.BUILTIN if aid not in registry.OPT_IN]
-    assert set(registry.OPT_IN) <= set(registry.BUILTIN)  # every opt-in id is a real built-in

@@ -99,8 +99,9 @@ def test_select_of_everything_is_every_builtin_then_every_entry_point(monkeypatc
     monkeypatch.delenv(registry.ENV_VAR, raising=False)
     monkeypatch.setattr(registry, "entry_points", lambda: {"ep-one": "examples.my_embedding:make_adapter"})
     ids = [s.id for s in registry.select(devices=["cpu"])]
-    builtins = [i for i in registry.BUILTIN if not i.endswith("-cuda")]
+    builtins = [i for i in registry.BUILTIN if i not in registry.OPT_IN]  # opt-in ones run only when named
     assert ids[:len(builtins)] == builtins and ids[-1] == "my-embedding"
+    assert registry.OPT_IN and set(registry.OPT_IN) <= set(registry.BUILTIN)
 
 
 def test_an_unknown_spec_lists_every_known_id(monkeypatch):
