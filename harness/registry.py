@@ -70,8 +70,8 @@ BUILTIN: dict[str, str] = {
 # the default (CI) run has. Named in EMBEDDING_HARNESS_ADAPTERS (an id or a glob), they run.
 _KERAS_TORCH_RECOMPILES = (
     "opt-in: Keras' torch.compile of its train and predict steps guards on the model's layers and "
-    "variables, so every new table shape is a new model and a new inductor compile (about 5 s on 2 cores): "
-    "about half an hour per adapter for the ci profile")
+    "variables, so every new table shape is a new model and a new inductor compile: about 20 minutes "
+    "per adapter for the ci profile on 2 cores")
 OPT_IN: dict[str, str] = {
     "keras-torch-gather-jit": _KERAS_TORCH_RECOMPILES,
     "keras-torch-onehot-jit": _KERAS_TORCH_RECOMPILES,
