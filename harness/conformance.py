@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -274,30 +275,37 @@ def _status_text(cell: dict, limit: int = 160) -> str:
     return f"{cell['status']}: {lines[0][:limit]}" if lines else cell["status"]
 
 
-def _compiling_section(adapters: list[dict], heading: str = "##") -> list[str]:
+@dataclass(frozen=True)
+class FamilyTable:
+    """One family view (what compiling changes, layer options, bags) as plain text cells, for
+    every renderer: Markdown here, HTML in the report."""
+
+    title: str
+    intro: str
+    headers: list[str]
+    rows: list[list[str]]
+    note: str = ""  # a closing line under the table
+
+
+def compiling_table(adapters: list[dict]) -> FamilyTable | None:
     rows = compiling_changes(adapters)
     by_id = {a["id"]: a for a in adapters}
     compiled = [a["id"] for a in adapters if a.get("eager_twin") in by_id]
     if not compiled:
-        return []
-    e = mdtext.escape
-    lines = ["", f"{heading} What compiling changes", "",
-             "Each compiled adapter (jax.jit, tf.function(jit_compile=True), torch.compile, Keras' jit_compile) "
-             "against its eager twin on this machine: the observed behaviour and the check statuses that differ. "
-             "Everything not listed is the same."]
-    if rows:
-        lines += ["", "| compiled | eager twin | what | eager | compiled |", "|---|---|---|---|---|"]
-        lines += [f"| {e(r[0])} | {e(r[1])} | {e(r[2])} | {e(r[3])} | {e(r[4])} |" for r in rows]
+        return None
     same = [i for i in compiled if i not in {r[0] for r in rows}]
-    if same:
-        lines += ["", f"No difference from the eager twin: {', '.join(e(i) for i in same)}."]
-    return lines
+    return FamilyTable(
+        "What compiling changes",
+        "Each compiled adapter (jax.jit, tf.function(jit_compile=True), torch.compile, Keras' jit_compile) "
+        "against its eager twin on this machine: the observed behaviour and the check statuses that differ. "
+        "Everything not listed is the same.",
+        ["compiled", "eager twin", "what", "eager", "compiled"], rows,
+        f"No difference from the eager twin: {', '.join(same)}." if same else "")
 
 
-def _options_section(adapters: list[dict], heading: str = "##") -> list[str]:
+def options_table(adapters: list[dict]) -> FamilyTable | None:
     """Each adapter that offers a layer option: the status of every option's check, with what
     the masked positions held (mask_zero)."""
-    e = mdtext.escape
     rows = []
     for a in adapters:
         cells = {c["check"]: c for c in a.get("checks", [])}
@@ -311,17 +319,16 @@ def _options_section(adapters: list[dict], heading: str = "##") -> list[str]:
         if "mask_zero_output" in observed:
             marks[-1] += (f" (masked positions: output {observed['mask_zero_output']}, "
                           f"gradient {observed.get('mask_zero_gradient', '-')})")
-        rows.append(f"| {e(a['id'])} | " + " | ".join(e(m) for m in marks) + " |")
+        rows.append([a["id"], *marks])
     if not rows:
-        return []
-    return ["", f"{heading} Layer options", "",
-            "Each option's check against the oracle extended for it; n/a: the layer has no such option.", "",
-            "| adapter | " + " | ".join(LAYER_OPTIONS) + " |", "|---|" + "---|" * len(LAYER_OPTIONS), *rows]
+        return None
+    return FamilyTable("Layer options",
+                       "Each option's check against the oracle extended for it; n/a: the layer has no such option.",
+                       ["adapter", *LAYER_OPTIONS], rows)
 
 
-def _bags_section(adapters: list[dict], heading: str = "##") -> list[str]:
+def bags_table(adapters: list[dict]) -> FamilyTable | None:
     """Each bag adapter: the status of every bag check, and what an empty bag returned per mode."""
-    e = mdtext.escape
     names = [c.name for c in CHECKS if c.family == "bag"]
     rows = []
     for a in adapters:
@@ -329,22 +336,38 @@ def _bags_section(adapters: list[dict], heading: str = "##") -> list[str]:
             continue
         cells = {c["check"]: c["status"] for c in a.get("checks", [])}
         empty = (a.get("observed") or {}).get("empty_bag") or {}
-        rows.append(f"| {e(a['id'])} | " + " | ".join(STATUS_MARK.get(cells.get(n), NOT_RUN) for n in names)
-                    + f" | {e(', '.join(f'{m}: {o}' for m, o in empty.items())) or '-'} |")
+        rows.append([a["id"], *(STATUS_MARK.get(cells.get(n), NOT_RUN) for n in names),
+                     ", ".join(f"{m}: {o}" for m, o in empty.items()) or "-"])
     if not rows:
-        return []
-    return ["", f"{heading} Bags", "",
-            "Each bag adapter's checks against the bag oracle (harness/bags.py), and what an empty bag returned "
-            "in each mode (observed; declared in BagDeclared.empty_bag).", "",
-            "| adapter | " + " | ".join(n.removeprefix("bag_") for n in names) + " | empty bag |",
-            "|---|" + "---|" * (len(names) + 1), *rows]
+        return None
+    return FamilyTable(
+        "Bags",
+        "Each bag adapter's checks against the bag oracle (harness/bags.py), and what an empty bag returned "
+        "in each mode (observed; declared in BagDeclared.empty_bag).",
+        ["adapter", *(n.removeprefix("bag_") for n in names), "empty bag"], rows)
+
+
+def family_tables(adapters: list[dict]) -> list[FamilyTable]:
+    """What compiling changes, the layer options and the bags: the views conformance.md, the
+    README and the cross-machine report (Markdown and HTML) share."""
+    tables = (compiling_table(adapters), options_table(adapters), bags_table(adapters))
+    return [t for t in tables if t is not None]
+
+
+def _family_markdown(table: FamilyTable, heading: str) -> list[str]:
+    e = mdtext.escape
+    lines = ["", f"{heading} {table.title}", "", table.intro]
+    if table.rows:
+        lines += ["", "| " + " | ".join(e(h) for h in table.headers) + " |", "|" + "---|" * len(table.headers)]
+        lines += ["| " + " | ".join(e(c) for c in row) + " |" for row in table.rows]
+    if table.note:
+        lines += ["", e(table.note)]
+    return lines
 
 
 def families_sections(adapters: list[dict], heading: str = "##") -> list[str]:
-    """What compiling changes, the layer options and the bags: the sections conformance.md, the
-    README and the cross-machine report share."""
-    return (_compiling_section(adapters, heading) + _options_section(adapters, heading)
-            + _bags_section(adapters, heading))
+    """The family views in Markdown, under ``heading``-level titles."""
+    return [line for table in family_tables(adapters) for line in _family_markdown(table, heading)]
 
 
 def _platform_rules_section(adapters: list[dict]) -> list[str]:

@@ -178,6 +178,40 @@ def conformance_section(matrix: ConformanceMatrix) -> str:
     return "".join(out) + "</section>"
 
 
+_FAMILY_CELL_CLASS = (("pass", "st-passed"), ("**FAIL**", "st-failed"), ("xfail", "st-xfailed"),
+                      ("n/a", "st-not_applicable"), ("skip", "st-skipped"))
+
+
+def _family_cell(text: str) -> str:
+    """A family table cell, coloured by the check status it starts with."""
+    cls = next((c for prefix, c in _FAMILY_CELL_CLASS if text.startswith(prefix)), "")
+    shown = escape(text.replace("**FAIL**", "FAIL"))
+    return f'<td class="{cls}">{shown}</td>' if cls else f"<td>{shown}</td>"
+
+
+def families_section(machines: list[MachineResults]) -> str:
+    """Per machine, the family views the Markdown report shows (harness.conformance.family_tables)."""
+    from harness.conformance import family_tables
+
+    out = []
+    for machine in machines:
+        tables = family_tables(machine.conformance["adapters"]) if machine.conformance else []
+        if not tables:
+            continue
+        out.append(f"<h3><code>{escape(machine.machine_id)}</code></h3>")
+        for t in tables:
+            head = "".join(f"<th>{escape(h)}</th>" for h in t.headers)
+            body = "".join("<tr>" + "".join(_family_cell(c) for c in row) + "</tr>" for row in t.rows)
+            out.append(f"<h4>{escape(t.title)}</h4><p class=\"muted\">{escape(t.intro)}</p>"
+                       + (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>" if t.rows else "")
+                       + (f"<p>{escape(t.note)}</p>" if t.note else ""))
+    if not out:
+        return ""
+    return ('<section id="families"><h2>Compiled modes, layer options and bags</h2><p>Compiled adapters against '
+            "their eager twins, the layer options and the bag (segment reduction) adapters, per machine; their "
+            "cells are also in the matrix above.</p>" + "".join(out) + "</section>")
+
+
 def _pivot(pivot: Pivot) -> str:
     best = {v: pivot.best(v) for v in pivot.vocabs}
     head = "".join(f"<th>vocab {v:,}</th>" if isinstance(v, int) else "<th>vocab ?</th>" for v in pivot.vocabs)
@@ -259,13 +293,15 @@ def render(data: ReportData) -> str:
     ids = ", ".join(m.machine_id for m in data.machines)
     parts = [f"<header><h1>embedding-harness report</h1><p>Generated {escape(data.generated)} · "
              f"{len(data.machines)} machine(s): {escape(ids)}</p></header>",
-             '<nav><a href="#conformance">Conformance</a><a href="#benchmarks">Benchmarks</a>'
+             '<nav><a href="#conformance">Conformance</a><a href="#families">Compiled, options, bags</a>'
+             '<a href="#benchmarks">Benchmarks</a>'
              '<a href="#machines">Machines</a></nav><main>']
     if data.problems:
         items = "".join(f"<li><code>{escape(p)}</code></li>" for p in data.problems)
         parts.append(f'<div class="warning" id="problems"><b>{len(data.problems)} results file(s) could not '
                      f"be used and were skipped:</b><ul>{items}</ul></div>")
     parts.append(conformance_section(data.matrix))
+    parts.append(families_section(data.machines))
     benched = [m for m in data.machines if m.bench_rows is not None]
     parts.append('<section id="benchmarks"><h2>Benchmarks</h2><p>Timings are never compared across '
                  "machines: each machine has its own tables.</p>"

@@ -183,7 +183,9 @@ def test_compiling_changes_lists_observed_and_status_differences_only():
     assert rows == [["t-gather-compile", "t-gather", "id -1", "raise", "wrap"],
                     ["t-gather-compile", "t-gather", "check deterministic", "passed",
                      "xfailed: declared deviation: atomics"]]  # same dtypes in another order: no row
-    section = "\n".join(conformance._compiling_section([eager, compiled, _adapter("j-jit", "t-gather")]))
+    table = conformance.compiling_table([eager, compiled, _adapter("j-jit", "t-gather")])
+    assert table.rows == rows and table.note == "No difference from the eager twin: j-jit."
+    section = "\n".join(conformance.families_sections([eager, compiled, _adapter("j-jit", "t-gather")]))
     assert "No difference from the eager twin: j-jit." in section
 
 
@@ -191,7 +193,9 @@ def test_options_section_shows_each_option_and_what_the_mask_left():
     a = _adapter("k-gather", observed={"mask_zero_output": "W[0]", "mask_zero_gradient": "accumulated"},
                  checks=[("option_mask_zero", "passed", ""), ("option_padding_idx", "not_applicable", "none")])
     plain = _adapter("n-gather", checks=[("option_mask_zero", "not_applicable", "none")])
-    text = "\n".join(conformance._options_section([a, plain]))
+    assert conformance.options_table([a, plain]).rows == [
+        ["k-gather", "n/a", "–", "–", "pass (masked positions: output W[0], gradient accumulated)"]]
+    text = "\n".join(conformance.families_sections([a, plain]))
     assert "| k-gather | n/a | – | – | pass (masked positions: output W\\[0\\], gradient accumulated) |" in text
     assert "n-gather" not in text
 

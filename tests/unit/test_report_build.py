@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,25 @@ def test_a_renamed_column_or_key_is_refused_or_shown_never_silently_dropped(real
     assert main(["--results", str(root)]) == 3
     err = capsys.readouterr().err
     assert f"skipped: {real_tree.bench_csv(A)}: missing column(s) skip_reason" in err
+
+
+def test_the_html_report_shows_what_compiling_changes_as_the_markdown_does(real_tree):
+    path = real_tree.conformance_path(A)
+    data = json.loads(path.read_text())
+    eager = data["adapters"][0]
+    compiled = json.loads(json.dumps(eager))  # a compiled twin whose first check turned out otherwise
+    compiled.update(id="x-<b>jit</b>", eager_twin=eager["id"], mode="jit")
+    first = next(c for c in compiled["checks"] if c["status"] == "passed")
+    first.update(status="xfailed", detail="declared deviation: compiled <differs>")
+    data["adapters"].append(compiled)
+    path.write_text(json.dumps(data))
+    build_report(real_tree.root)
+    page = (real_tree.root / "report.html").read_text()
+    families = section(page, '<section id="families">', "</section>")
+    row = (f"<tr><td>x-&lt;b&gt;jit&lt;/b&gt;</td><td>{eager['id']}</td><td>check {escape(first['check'])}</td>"
+           f'<td class="st-passed">passed</td>'
+           f'<td class="st-xfailed">xfailed: declared deviation: compiled &lt;differs&gt;</td></tr>')
+    assert row in families
+    assert "<b>jit</b>" not in page
+    md = (real_tree.root / "REPORT.md").read_text()
+    assert "What compiling changes" in md and "x-&lt;b&gt;jit&lt;/b&gt;" in md
