@@ -702,13 +702,14 @@ def _deterministic(adapter, ctx):
     """The same call repeated gives bitwise-equal forward and gradient (CPU), and both are right."""
     index_dtype = _preferred_ids_dtypes(adapter)[0]
     rng = np.random.default_rng(7)
-    weights = rng.standard_normal((7, 4)).astype(np.float32)
-    ids = rng.integers(0, 7, size=300).astype(index_dtype)
-    up = rng.standard_normal((300, 4)).astype(np.float32)
+    # Enough duplicates per row that threads scatter-adding them overlap even on a loaded machine.
+    weights = rng.standard_normal((7, 16)).astype(np.float32)
+    ids = rng.integers(0, 7, size=3000).astype(index_dtype)
+    up = rng.standard_normal((3000, 16)).astype(np.float32)
     # The same draws, as code, for the repro snippet.
-    shown = dict(rng="np.random.default_rng(7)", W="rng.standard_normal((7, 4)).astype(np.float32)",
-                 ids=f"rng.integers(0, 7, size=300).astype({index_dtype!r})",
-                 up="rng.standard_normal((300, 4)).astype(np.float32)")
+    shown = dict(rng="np.random.default_rng(7)", W="rng.standard_normal((7, 16)).astype(np.float32)",
+                 ids=f"rng.integers(0, 7, size=3000).astype({index_dtype!r})",
+                 up="rng.standard_normal((3000, 16)).astype(np.float32)")
     calls = [("forward", lambda: _lookup(adapter, weights, ids, shown), "adapter.lookup(W, ids)")]
     if _has_gradient(adapter):
         calls.append(("gradient", lambda: _grad(adapter, weights, ids, up, shown), "adapter.weight_grad(W, ids, up)"))

@@ -417,16 +417,16 @@ def test_duplicates_accumulate_a_gradient_of_the_wrong_shape_fails():
 # --- _deterministic --------------------------------------------------------------------------
 def _deterministic_inputs(index_dtype="int32"):
     rng = np.random.default_rng(7)
-    weights = rng.standard_normal((7, 4)).astype(np.float32)
-    ids = rng.integers(0, 7, size=300).astype(index_dtype)
-    up = rng.standard_normal((300, 4)).astype(np.float32)
+    weights = rng.standard_normal((7, 16)).astype(np.float32)
+    ids = rng.integers(0, 7, size=3000).astype(index_dtype)
+    up = rng.standard_normal((3000, 16)).astype(np.float32)
     return weights, ids, up
 
 
 def _deterministic_shown(index_dtype="int32"):
-    return dict(rng="np.random.default_rng(7)", W="rng.standard_normal((7, 4)).astype(np.float32)",
-                ids=f"rng.integers(0, 7, size=300).astype({index_dtype!r})",
-                up="rng.standard_normal((300, 4)).astype(np.float32)")
+    return dict(rng="np.random.default_rng(7)", W="rng.standard_normal((7, 16)).astype(np.float32)",
+                ids=f"rng.integers(0, 7, size=3000).astype({index_dtype!r})",
+                up="rng.standard_normal((3000, 16)).astype(np.float32)")
 
 
 def test_deterministic_calls_forward_twice_gradient_twice_then_checks_both():
