@@ -347,6 +347,12 @@ def bags_table(adapters: list[dict]) -> FamilyTable | None:
         ["adapter", *(n.removeprefix("bag_") for n in names), "empty bag"], rows)
 
 
+# The cross-machine report's section over the family views (Markdown and HTML alike).
+FAMILIES_TITLE = "Compiled modes, layer options and bags"
+FAMILIES_INTRO = ("Compiled adapters against their eager twins, the layer options and the bag (segment reduction) "
+                  "adapters, per machine; their cells are also in the matrix above.")
+
+
 def family_tables(adapters: list[dict]) -> list[FamilyTable]:
     """What compiling changes, the layer options and the bags: the views conformance.md, the
     README and the cross-machine report (Markdown and HTML) share."""

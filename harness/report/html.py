@@ -191,7 +191,7 @@ def _family_cell(text: str) -> str:
 
 def families_section(machines: list[MachineResults]) -> str:
     """Per machine, the family views the Markdown report shows (harness.conformance.family_tables)."""
-    from harness.conformance import family_tables
+    from harness.conformance import FAMILIES_INTRO, FAMILIES_TITLE, family_tables
 
     out = []
     for machine in machines:
@@ -207,9 +207,8 @@ def families_section(machines: list[MachineResults]) -> str:
                        + (f"<p>{escape(t.note)}</p>" if t.note else ""))
     if not out:
         return ""
-    return ('<section id="families"><h2>Compiled modes, layer options and bags</h2><p>Compiled adapters against '
-            "their eager twins, the layer options and the bag (segment reduction) adapters, per machine; their "
-            "cells are also in the matrix above.</p>" + "".join(out) + "</section>")
+    return (f'<section id="families"><h2>{escape(FAMILIES_TITLE)}</h2><p>{escape(FAMILIES_INTRO)}</p>'
+            + "".join(out) + "</section>")
 
 
 def _pivot(pivot: Pivot) -> str:

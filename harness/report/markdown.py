@@ -174,7 +174,7 @@ def families_section(machines: list[MachineResults]) -> list[str]:
     """Per machine: what compiling changed, the layer options and the bags (conformance), and the
     bags by pooling factor (benchmarks), beside the plain lookups above."""
     from harness.bench.tables import bag_table
-    from harness.conformance import families_sections
+    from harness.conformance import FAMILIES_INTRO, FAMILIES_TITLE, families_sections
 
     out = []
     for machine in machines:
@@ -186,9 +186,7 @@ def families_section(machines: list[MachineResults]) -> list[str]:
             out += [f"### `{machine.machine_id}`", *parts, ""]
     if not out:
         return []
-    return ["## Compiled modes, layer options and bags", "",
-            "Compiled adapters against their eager twins, the layer options and the bag (segment reduction) "
-            "adapters, per machine; their cells are also in the matrix above.", "", *out]
+    return [f"## {FAMILIES_TITLE}", "", FAMILIES_INTRO, "", *out]
 
 
 def machines_section(machines: list[MachineResults]) -> list[str]:
