@@ -48,8 +48,7 @@ class EventReader:
                 data = handle.read()
         except FileNotFoundError:
             return []
-        self.offset += len(data)
-        *lines, self.partial = (self.partial + data).split(b"\n")
+        *lines, partial = (self.partial + data).split(b"\n")
         events = []
         for line in lines:
             try:
@@ -58,6 +57,8 @@ class EventReader:
                 continue
             if isinstance(event, dict) and "event" in event:
                 events.append(event)
+        # Moved on only once the events are in hand: a Ctrl-C in between leaves them to the next read.
+        self.offset, self.partial = self.offset + len(data), partial
         return events
 
     def skip_to_end(self) -> None:

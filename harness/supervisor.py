@@ -156,6 +156,7 @@ class UnitRun:
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self.reader = EventReader(self.events_path)
+        self.backlog: list[dict] = []  # events read, not yet applied
         self.started_at = 0.0
         self.collected: list[tuple[str, str]] = []
         self.adapters: dict[str, dict] = {}
@@ -350,9 +351,13 @@ class Supervisor:
         return any(c["status"] == "failed" for r in self.runs for c in r.results.values())
 
     def _drain(self, r: UnitRun) -> None:
-        """Apply the unit's new events; every finished check advances the progress."""
-        for event in r.read_events():
-            pair = r.apply(event, self.profile, self.run_id)
+        """Apply the unit's new events; every finished check advances the progress. Events read
+        wait in the unit's backlog until applied, so a Ctrl-C between reading and applying them
+        loses none: the interrupt handler drains again."""
+        r.backlog.extend(r.read_events())
+        while r.backlog:
+            pair = r.apply(r.backlog[0], self.profile, self.run_id)
+            r.backlog.pop(0)
             if pair:
                 self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome=r.results[pair]["status"])
 

@@ -360,3 +360,37 @@ def test_isolation_is_the_default_on_non_cpu_devices_only():
     assert needs_isolation(adapter)
     adapter.device = "cuda:1"
     assert needs_isolation(adapter)
+
+
+def test_a_ctrl_c_between_reading_and_applying_events_loses_none(tmp_path, monkeypatch):
+    import io
+
+    from harness import events as events_module
+    from harness.supervisor import Supervisor, UnitRun
+
+    supervisor = Supervisor([Unit("u", ["u"])], tmp_path, jobs=1, timeout_s=60, pytest_args=[], profile="ci",
+                            run_id="r", stream=io.StringIO())
+    (run,) = supervisor.runs
+    run.events_path.write_text(json.dumps({"event": "collected", "adapters": [], "checks": [["u", "c"]]}) + "\n")
+    applied = []
+
+    def interrupted_once(self, event, profile, run_id):
+        if not applied:
+            applied.append("interrupted")
+            raise KeyboardInterrupt
+        applied.append(event["event"])
+
+    monkeypatch.setattr(UnitRun, "apply", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        supervisor._drain(run)
+    supervisor._drain(run)  # what the interrupt handler does
+    assert applied == ["interrupted", "collected"]
+
+    # the reader itself: interrupted while decoding, the next read still returns the line
+    reader = events_module.EventReader(run.events_path)
+    loads = events_module.json.loads
+    monkeypatch.setattr(events_module.json, "loads", lambda line: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        reader.read_new()
+    monkeypatch.setattr(events_module.json, "loads", loads)
+    assert [e["event"] for e in reader.read_new()] == ["collected"]
