@@ -1,5 +1,7 @@
 """Shared wording of declared deviations, so every backend states them the same way."""
 
+from collections.abc import Mapping
+
 from harness.adapter import Deviates
 
 SATURATES = (
@@ -67,3 +69,15 @@ def builtin_ids(framework: str, kind: str, mode: str, device: str, twin_kind: st
     compiled = "" if mode == "eager" else f"-{mode}"
     eager = None if mode == "eager" else f"{framework}-{kind}{suffix}"
     return f"{framework}-{kind}{compiled}{suffix}", f"{framework}-{twin_kind}{compiled}{suffix}", eager
+
+
+def xla_cpu_thread_flags(threads: int, base: Mapping[str, str]) -> dict[str, str]:
+    """XLA_FLAGS for ``threads`` CPU threads (JAX and TensorFlow's XLA read the same variable).
+
+    XLA's CPU thread pool is sized by the cores in the affinity mask (the benchmark narrows the
+    mask when fewer threads are asked for); its one thread knob is whether Eigen runs
+    multi-threaded at all. (A bare "intra_op_parallelism_threads=N", often copied from forums,
+    has no "--" and is ignored.)"""
+    flags = [f for f in base.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
+    flags.append(f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}")
+    return {"XLA_FLAGS": " ".join(flags)}

@@ -9,6 +9,7 @@ program, as a training step would."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -19,10 +20,12 @@ from backends._common import (
     builtin_ids,
     onehot_rules,
     saturates,
+    xla_cpu_thread_flags,
 )
 from harness.adapter import COMPILE_CACHE_ENV, BagDeclared, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
+from harness.framework import Framework, Runtime
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32")
 _INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
@@ -311,3 +314,31 @@ def segment_bag(device: str = "cpu"):
 
 def multihot_bag(device: str = "cpu"):
     return JaxMultiHotBag(device)
+
+
+class JaxRuntime(Runtime):
+    """JAX has no thread setting (the CPU affinity mask bounds it) and no resettable memory peak;
+    its process environment is XLA's."""
+
+    name = "jax"
+
+    def process_env(self, threads, base):
+        env = xla_cpu_thread_flags(threads, base)
+        # On a GPU JAX would preallocate most of the device memory at start: allocate on demand.
+        if "XLA_PYTHON_CLIENT_PREALLOCATE" not in base:
+            env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+        return env
+
+    def set_threads(self, threads):
+        if "jax" not in sys.modules:
+            return None
+        return {"threads": "no thread setting; bounded by the CPU affinity mask",
+                "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+RUNTIME = JaxRuntime()
+FRAMEWORK = Framework(
+    name="jax",
+    adapters={"jax-gather": gather, "jax-onehot": onehot, "jax-gather-jit": jit_gather, "jax-onehot-jit": jit_onehot,
+              "jax-bag": segment_bag, "jax-bag-multihot": multihot_bag, "flax-gather": flax_embed},
+    devices=("cpu", "cuda"), runtime=RUNTIME)

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from backends import jax_backend, tensorflow_backend, torch_backend
 from backends._common import (
     INDUCTOR_CPU_ATOMIC_BACKWARD,
     JAX_ONEHOT_NARROW_IOTA,
@@ -30,6 +31,7 @@ from backends._common import (
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
+from harness.framework import Framework
 
 _ALL_INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 _WEIGHT_DTYPES = {
@@ -105,6 +107,10 @@ def _on_device(method):
 class KerasEmbedding(EmbeddingAdapter):
     framework = "keras"
     variant = "gather"
+
+    @property
+    def framework_label(self) -> str:
+        return f"keras-{self.backend}"
 
     def __init__(self, backend: str, device: str = "cpu"):
         self.keras = _keras(backend)
@@ -525,3 +531,26 @@ gather_jit_on_jax = _factory(KerasEmbeddingJit, "jax")
 onehot_jit_on_jax = _factory(KerasOneHotDenseJit, "jax")
 gather_jit_on_torch = _factory(KerasEmbeddingJit, "torch")
 onehot_jit_on_torch = _factory(KerasOneHotDenseJit, "torch")
+
+
+# Keras fixes its backend at import: one framework (one process) per backend, with that
+# backend's runtime hooks.
+_TORCH_RECOMPILES = (
+    "opt-in: Keras' torch.compile of its train and predict steps guards on the model's layers and "
+    "variables, so every new table shape is a new model and a new inductor compile: about 20 minutes "
+    "per adapter for the ci profile on 2 cores")
+
+
+def _framework(backend: str, runtime, gather, onehot, gather_jit, onehot_jit, opt_in=None) -> Framework:
+    adapters = {f"keras-{backend}-gather": gather, f"keras-{backend}-onehot": onehot,
+                f"keras-{backend}-gather-jit": gather_jit, f"keras-{backend}-onehot-jit": onehot_jit}
+    return Framework(name=f"keras-{backend}", adapters=adapters, devices=("cpu", "cuda"),
+                     env={"KERAS_BACKEND": backend}, opt_in=opt_in or {}, runtime=runtime)
+
+
+ON_TENSORFLOW = _framework("tensorflow", tensorflow_backend.RUNTIME, gather_on_tensorflow, onehot_on_tensorflow,
+                           gather_jit_on_tensorflow, onehot_jit_on_tensorflow)
+ON_JAX = _framework("jax", jax_backend.RUNTIME, gather_on_jax, onehot_on_jax, gather_jit_on_jax, onehot_jit_on_jax)
+ON_TORCH = _framework("torch", torch_backend.RUNTIME, gather_on_torch, onehot_on_torch, gather_jit_on_torch,
+                      onehot_jit_on_torch,
+                      opt_in={"keras-torch-gather-jit": _TORCH_RECOMPILES, "keras-torch-onehot-jit": _TORCH_RECOMPILES})

@@ -10,6 +10,7 @@ import numpy as np
 from backends._common import onehot_rules, saturates
 from harness.adapter import Declared, EmbeddingAdapter
 from harness.errors import FrameworkUnavailable
+from harness.framework import Framework
 
 _INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 
@@ -111,3 +112,6 @@ def gather(device: str = "cpu"):
 
 def onehot(device: str = "cpu"):
     return NumpyOneHot(device)
+
+
+FRAMEWORK = Framework(name="numpy", adapters={"numpy-gather": gather, "numpy-onehot": onehot})

@@ -8,14 +8,16 @@ out-of-range behaviour as eager). The ``-xla`` adapters run forward and gradient
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import replace
 
 import numpy as np
 
-from backends._common import XLA_ONEHOT_NARROW_IOTA, builtin_ids, onehot_rules, saturates
+from backends._common import XLA_ONEHOT_NARROW_IOTA, builtin_ids, onehot_rules, saturates, xla_cpu_thread_flags
 from harness.adapter import BagDeclared, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
+from harness.framework import Framework, Runtime
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -288,3 +290,66 @@ def safe_sparse_bag(device: str = "cpu"):
 
 def multihot_bag(device: str = "cpu"):
     return TensorflowMultiHotBag(device)
+
+
+class TensorflowRuntime(Runtime):
+    """TensorFlow's thread pools (set by variables before import, or once after) and its GPU
+    allocator's counters."""
+
+    name = "tensorflow"
+
+    def process_env(self, threads, base):
+        env = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads),
+               **xla_cpu_thread_flags(threads, base)}
+        # On a GPU TensorFlow would reserve most of the device memory at start, starving any
+        # other framework in the process: allocate on demand instead.
+        for name, value in (("TF_CPP_MIN_LOG_LEVEL", "2"), ("TF_FORCE_GPU_ALLOW_GROWTH", "true")):
+            if name not in base:
+                env[name] = value
+        return env
+
+    def set_threads(self, threads):
+        tf = sys.modules.get("tensorflow")
+        if tf is None:
+            return None
+        cfg = tf.config.threading
+        try:
+            cfg.set_intra_op_parallelism_threads(threads)
+            cfg.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # the runtime already started: the variables set before import apply
+            pass
+        return {"intra_op": cfg.get_intra_op_parallelism_threads() or os.environ.get("TF_NUM_INTRAOP_THREADS"),
+                "inter_op": cfg.get_inter_op_parallelism_threads() or os.environ.get("TF_NUM_INTEROP_THREADS")}
+
+    def memory_probe(self, device):
+        return _GpuMemoryProbe(_tf()) if device == "cuda" else None
+
+
+class _GpuMemoryProbe:
+    """The GPU allocator's peak during the call (after reset_memory_stats) minus what it held before."""
+
+    def __init__(self, tf):
+        self.tf = tf
+        self.before = self.peak = None
+
+    def __enter__(self):
+        self.tf.config.experimental.reset_memory_stats("GPU:0")
+        self.before = self.tf.config.experimental.get_memory_info("GPU:0")["current"]
+        return self
+
+    def __exit__(self, *exc):
+        self.peak = self.tf.config.experimental.get_memory_info("GPU:0")["peak"]
+        return False
+
+    @property
+    def extra_bytes(self):
+        return None if self.before is None or self.peak is None else max(0, self.peak - self.before)
+
+
+RUNTIME = TensorflowRuntime()
+FRAMEWORK = Framework(
+    name="tensorflow",
+    adapters={"tensorflow-gather": gather, "tensorflow-onehot": onehot, "tensorflow-gather-xla": xla_gather,
+              "tensorflow-onehot-xla": xla_onehot, "tensorflow-bag": sparse_bag,
+              "tensorflow-bag-safe": safe_sparse_bag, "tensorflow-bag-multihot": multihot_bag},
+    devices=("cpu", "cuda"), runtime=RUNTIME)

@@ -4,14 +4,17 @@ and under ``torch.compile`` (inductor)."""
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import replace
 
 import numpy as np
 
 from backends._common import INDUCTOR_CPU_ATOMIC_BACKWARD, builtin_ids, onehot_rules, saturates
 from harness.adapter import BagDeclared, Declared, Deviates, EmbeddingAdapter
+from harness.bench.membw import event_copy_bandwidth
 from harness.dtypes import dtype_name
 from harness.errors import FrameworkUnavailable
+from harness.framework import Framework, Runtime
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # nn.Embedding's options (max_norm comes with norm_type); a one-hot matmul has none.
@@ -376,3 +379,84 @@ def bag(device: str = "cpu"):
 
 def multihot_bag(device: str = "cpu"):
     return TorchMultiHotBag(device)
+
+
+class TorchRuntime(Runtime):
+    """torch's threads, CUDA events, CUDA allocator counters and device copy bandwidth."""
+
+    name = "torch"
+
+    def set_threads(self, threads):
+        torch = sys.modules.get("torch")
+        if torch is None:  # not imported in this process: nothing to set
+            return None
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # allowed once, before any inter-op work
+            pass
+        return {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+
+    def device_event(self, device):
+        if device != "cuda":
+            return None
+        torch = _torch()
+        return lambda: torch.cuda.Event(enable_timing=True)
+
+    def memory_probe(self, device):
+        return _CudaMemoryProbe(_torch()) if device == "cuda" else None
+
+    def copy_bandwidth(self, device, nbytes):
+        """A ``copy_`` of an ``nbytes`` float32 buffer (2 x nbytes moved), timed by CUDA events."""
+        if device != "cuda":
+            return None
+        torch = _torch()
+        if not torch.cuda.is_available():
+            return {"error": "torch sees no CUDA device"}
+        props = torch.cuda.get_device_properties(0)
+        info = self._timed_copy(torch, nbytes)
+        torch.cuda.empty_cache()  # the buffers are gone: give their memory back to the device
+        info.update(name=props.name, l2_cache_bytes=getattr(props, "L2_cache_size", None),
+                    total_memory=props.total_memory, method="torch copy_, CUDA events")
+        return info
+
+
+    def _timed_copy(self, torch, nbytes):
+        src = torch.ones(nbytes // 4, dtype=torch.float32, device="cuda")
+        dst = torch.empty_like(src)
+        return event_copy_bandwidth(lambda: dst.copy_(src), self.device_event("cuda"), torch.cuda.synchronize,
+                                    2 * src.numel() * 4)
+
+
+class _CudaMemoryProbe:
+    """Peak memory torch's CUDA allocator handed out during the call, minus what it held before
+    (max_memory_allocated after reset_peak_memory_stats)."""
+
+    def __init__(self, torch):
+        self.torch = torch
+        self.before = self.peak = None
+
+    def __enter__(self):
+        self.torch.cuda.synchronize()
+        self.torch.cuda.reset_peak_memory_stats()
+        self.before = self.torch.cuda.memory_allocated()
+        return self
+
+    def __exit__(self, *exc):
+        self.torch.cuda.synchronize()
+        self.peak = self.torch.cuda.max_memory_allocated()
+        return False
+
+    @property
+    def extra_bytes(self):
+        return None if self.before is None or self.peak is None else max(0, self.peak - self.before)
+
+
+RUNTIME = TorchRuntime()
+FRAMEWORK = Framework(
+    name="torch",
+    adapters={"torch-gather": gather, "torch-sparse": sparse_gather, "torch-onehot": onehot,
+              "torch-gather-compile": compiled_gather, "torch-onehot-compile": compiled_onehot,
+              "torch-bag": bag, "torch-bag-multihot": multihot_bag},
+    devices=("cpu", "cuda"), runtime=RUNTIME)

@@ -152,6 +152,15 @@ class EmbeddingAdapter(ABC):
     # Benchmark pass ("forward", "forward_backward") -> why this adapter's timing of it would not
     # time the pass (the bench skips it with that reason).
     untimed_passes: Mapping[str, str] = {}
+    # The framework's process-wide hooks (threads, device timers and memory, copy bandwidth): a
+    # harness.framework.Runtime. The registry gives each adapter its framework's when it has none.
+    runtime: Any = None
+
+    @property
+    def framework_label(self) -> str:
+        """The framework as result tables group it; a layer API on several frameworks (Keras)
+        names the one it runs on, since each runs in a process of its own."""
+        return self.framework
 
     # --- framework plumbing ----------------------------------------------------------
     @abstractmethod

@@ -337,15 +337,15 @@ def _gradient_property(dtype: str, adapter, ctx):
 def _twin(adapter):
     """The gather this one-hot adapter must agree with: a built-in id, a ``module:factory``,
     or the id of another adapter made by the same plug-in factory."""
-    from harness.registry import BUILTIN, load_adapter
+    from harness.registry import known_adapters, load_adapter
 
     twin = adapter.gather_twin
     base = twin.removesuffix(f"-{adapter.device}") if adapter.device != "cpu" else twin
-    if base in BUILTIN or ":" in twin:
+    if base in known_adapters() or ":" in twin:
         return load_adapter(twin, device=adapter.device)
     if adapter.source and ":" in adapter.source:
         return load_adapter(adapter.source, device=adapter.device, adapter_id=twin)
-    raise HarnessError(f"{adapter.id}: gather_twin {twin!r} is neither a built-in id, a 'module:factory', "
+    raise HarnessError(f"{adapter.id}: gather_twin {twin!r} is neither a registered adapter id, a 'module:factory', "
                        f"nor an adapter made by its own factory {adapter.source!r}")
 
 

@@ -1,11 +1,15 @@
-"""Finding adapters: built-ins, installed plug-ins, and ``EMBEDDING_HARNESS_ADAPTERS``.
+"""Finding adapters: registered frameworks, installed plug-ins, and ``EMBEDDING_HARNESS_ADAPTERS``.
 
 Three doors, one list:
-1. built-in adapters from ``backends/`` (ids like ``torch-gather``),
-2. installed packages that declare the entry-point group ``embedding_harness.adapters``,
-3. ``EMBEDDING_HARNESS_ADAPTERS``: comma-separated built-in ids, glob patterns over them
+1. frameworks registered in the entry-point group ``embedding_harness.frameworks`` (a
+   ``harness.framework.Framework`` each: adapter ids like ``torch-gather``, their devices, process
+   environment and runtime hooks). The built-ins in ``backends/`` register there through this
+   project's own pyproject.toml, as a third party's package would;
+2. installed packages that declare the entry-point group ``embedding_harness.adapters`` (a
+   factory taking no argument, for adapters that need nothing more);
+3. ``EMBEDDING_HARNESS_ADAPTERS``: comma-separated adapter ids, glob patterns over them
    (``keras-jax-*``) and ``module:factory`` names. When set it also *selects*: only what it
-   names is run. Without it every built-in runs except the opt-in ones (``OPT_IN``).
+   names is run. Without it every registered adapter runs except the opt-in ones.
 
 A factory returns one adapter or a list of them. An adapter whose framework is missing is
 returned as a ``Slot`` with a skip reason, never dropped silently and never an error.
@@ -14,83 +18,152 @@ returned as a ``Slot`` with a skip reason, never dropped silently and never an e
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib
 import os
 import traceback
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 from harness.adapter import EmbeddingAdapter
 from harness.checks import validate_declaration
 from harness.errors import FrameworkUnavailable, HarnessError, UnknownAdapter
+from harness.framework import FRAMEWORK_GROUP, Framework, Runtime
 
 ENV_VAR = "EMBEDDING_HARNESS_ADAPTERS"
 ENTRY_POINT_GROUP = "embedding_harness.adapters"
+DISTRIBUTION = "embedding-harness"
 
-# Built-in adapter id -> "module:factory". Each factory takes the device name.
-BUILTIN: dict[str, str] = {
-    "numpy-gather": "backends.numpy_backend:gather",
-    "numpy-onehot": "backends.numpy_backend:onehot",
-    "torch-gather": "backends.torch_backend:gather",
-    "torch-sparse": "backends.torch_backend:sparse_gather",
-    "torch-onehot": "backends.torch_backend:onehot",
-    "torch-gather-compile": "backends.torch_backend:compiled_gather",
-    "torch-onehot-compile": "backends.torch_backend:compiled_onehot",
-    "torch-bag": "backends.torch_backend:bag",
-    "torch-bag-multihot": "backends.torch_backend:multihot_bag",
-    "tensorflow-gather": "backends.tensorflow_backend:gather",
-    "tensorflow-onehot": "backends.tensorflow_backend:onehot",
-    "tensorflow-gather-xla": "backends.tensorflow_backend:xla_gather",
-    "tensorflow-onehot-xla": "backends.tensorflow_backend:xla_onehot",
-    "tensorflow-bag": "backends.tensorflow_backend:sparse_bag",
-    "tensorflow-bag-safe": "backends.tensorflow_backend:safe_sparse_bag",
-    "tensorflow-bag-multihot": "backends.tensorflow_backend:multihot_bag",
-    "jax-gather": "backends.jax_backend:gather",
-    "jax-onehot": "backends.jax_backend:onehot",
-    "jax-gather-jit": "backends.jax_backend:jit_gather",
-    "jax-onehot-jit": "backends.jax_backend:jit_onehot",
-    "jax-bag": "backends.jax_backend:segment_bag",
-    "jax-bag-multihot": "backends.jax_backend:multihot_bag",
-    "flax-gather": "backends.jax_backend:flax_embed",
-    "keras-tensorflow-gather": "backends.keras_backend:gather_on_tensorflow",
-    "keras-tensorflow-onehot": "backends.keras_backend:onehot_on_tensorflow",
-    "keras-jax-gather": "backends.keras_backend:gather_on_jax",
-    "keras-jax-onehot": "backends.keras_backend:onehot_on_jax",
-    "keras-torch-gather": "backends.keras_backend:gather_on_torch",
-    "keras-torch-onehot": "backends.keras_backend:onehot_on_torch",
-    "keras-tensorflow-gather-jit": "backends.keras_backend:gather_jit_on_tensorflow",
-    "keras-tensorflow-onehot-jit": "backends.keras_backend:onehot_jit_on_tensorflow",
-    "keras-jax-gather-jit": "backends.keras_backend:gather_jit_on_jax",
-    "keras-jax-onehot-jit": "backends.keras_backend:onehot_jit_on_jax",
-    "keras-torch-gather-jit": "backends.keras_backend:gather_jit_on_torch",
-    "keras-torch-onehot-jit": "backends.keras_backend:onehot_jit_on_torch",
-}
 
-# Built-ins a run without a selection leaves out, with the reason: each needs far more time than
-# the default (CI) run has. Named in EMBEDDING_HARNESS_ADAPTERS (an id or a glob), they run.
-_KERAS_TORCH_RECOMPILES = (
-    "opt-in: Keras' torch.compile of its train and predict steps guards on the model's layers and "
-    "variables, so every new table shape is a new model and a new inductor compile: about 20 minutes "
-    "per adapter for the ci profile on 2 cores")
-OPT_IN: dict[str, str] = {
-    "keras-torch-gather-jit": _KERAS_TORCH_RECOMPILES,
-    "keras-torch-onehot-jit": _KERAS_TORCH_RECOMPILES,
-}
+# --- registered frameworks ---------------------------------------------------------------
+def framework_entry_points() -> dict[str, str]:
+    """Registered frameworks: entry-point name -> ``module:attribute`` (nothing imported).
+
+    Read from the installed packages' metadata. Run from a source checkout, this project's own
+    registrations come from its pyproject.toml instead: an install (or a stale egg-info in the
+    checkout) may predate the source."""
+    own = _checkout_entry_points()
+    found = dict(own or {})
+    for ep in metadata.entry_points(group=FRAMEWORK_GROUP):
+        dist = getattr(ep, "dist", None)
+        if own is not None and dist is not None and _normalized(dist.name) == DISTRIBUTION:
+            continue
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def _normalized(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _checkout_entry_points() -> dict[str, str] | None:
+    """This project's registrations from the pyproject.toml beside ``harness/``; None when the
+    harness does not run from a checkout of this project."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    try:
+        import tomllib  # Python >= 3.11
+
+        project = tomllib.loads(pyproject.read_text())["project"]
+    except (ImportError, OSError, KeyError, ValueError):
+        return None
+    if project.get("name") != DISTRIBUTION:
+        return None
+    return dict(project.get("entry-points", {}).get(FRAMEWORK_GROUP, {}))
+
+
+@dataclass(frozen=True)
+class Registered:
+    """Every registered framework, and the registrations that could not be loaded (name -> why)."""
+
+    frameworks: dict[str, Framework]
+    broken: dict[str, str]
+
+
+@functools.cache
+def registered() -> Registered:
+    """The registered frameworks, loaded once per process (backend modules import no framework)."""
+    frameworks: dict[str, Framework] = {}
+    broken: dict[str, str] = {}
+    for name, value in framework_entry_points().items():
+        try:
+            framework = _load_framework(value)
+        except Exception as exc:  # one broken registration must not stop the others
+            broken[name] = f"framework {name!r} ({value}) could not be loaded: {_load_error(exc)}"
+            continue
+        problems = framework.problems()
+        clash = sorted({aid for other in frameworks.values() for aid in other.adapters} & set(framework.adapters))
+        if clash:
+            problems.append(f"adapter ids {clash} are already declared by another framework: rename them")
+        if problems:
+            broken[name] = f"framework {name!r} ({value}): {'; '.join(problems)}"
+        else:
+            frameworks[name] = framework
+    return Registered(frameworks, broken)
+
+
+def _load_framework(value: str) -> Framework:
+    module_name, _, attr = value.partition(":")
+    framework = getattr(importlib.import_module(module_name), attr)
+    if not isinstance(framework, Framework):
+        raise TypeError(f"{value} is a {type(framework).__name__}, not a harness.framework.Framework")
+    return framework
+
+
+def known_adapters() -> dict[str, Framework]:
+    """Every registered adapter id -> its framework, in registration order."""
+    return {aid: fw for fw in registered().frameworks.values() for aid in fw.adapters}
+
+
+def opt_in() -> dict[str, str]:
+    """Adapter id -> why a run without a selection leaves it out (each needs far more time)."""
+    return {aid: why for fw in registered().frameworks.values() for aid, why in fw.opt_in.items()}
 
 
 def default_builtins() -> list[str]:
-    """The built-ins a run without a selection runs: all but the opt-in ones."""
-    return [aid for aid in BUILTIN if aid not in OPT_IN]
+    """The adapters a run without a selection runs: every registered one but the opt-in ones."""
+    left_out = opt_in()
+    return [aid for aid in known_adapters() if aid not in left_out]
 
 
-# Frameworks whose adapters can also run on a CUDA device when one is visible.
-GPU_CAPABLE_PREFIXES = ("torch-", "tensorflow-", "jax-", "flax-", "keras-")
+def framework_of(adapter_id: str) -> Framework | None:
+    """The framework that registered ``adapter_id`` (a device suffix like ``-cuda`` allowed)."""
+    known = known_adapters()
+    if adapter_id in known:
+        return known[adapter_id]
+    base, _, device = adapter_id.rpartition("-")
+    framework = known.get(base)
+    return framework if framework is not None and device in framework.devices else None
 
-# The process environment a built-in adapter needs before its framework is imported:
-# Keras fixes its backend at import time, so each backend gets processes of its own.
-BUILTIN_ENV: dict[str, dict[str, str]] = {
-    aid: {"KERAS_BACKEND": aid.split("-")[1]} for aid in BUILTIN if aid.startswith("keras-")
-}
+
+def process_env(adapter_id: str) -> dict[str, str]:
+    """The environment ``adapter_id``'s process needs before its framework is imported."""
+    framework = framework_of(adapter_id)
+    return dict(framework.env) if framework else {}
+
+
+def runtimes() -> list[Runtime]:
+    """Every registered framework's runtime hooks, each once."""
+    seen: dict[int, Runtime] = {}
+    for framework in registered().frameworks.values():
+        seen.setdefault(id(framework.runtime), framework.runtime)
+    return list(seen.values())
+
+
+def runtime_env(threads: int, base: dict[str, str]) -> dict[str, str]:
+    """The variables every registered runtime sets before import to use ``threads`` threads."""
+    env: dict[str, str] = {}
+    for runtime in runtimes():
+        env.update(runtime.process_env(threads, {**base, **env}))
+    return env
+
+
+def ci_matrix() -> list[dict[str, str]]:
+    """One CI job per registered framework: its name and the adapters it runs (opt-in ones left out)."""
+    left_out = opt_in()
+    return [{"framework": name, "adapters": ",".join(a for a in fw.adapters if a not in left_out)}
+            for name, fw in registered().frameworks.items()
+            if any(a not in left_out for a in fw.adapters)]
 
 
 @dataclass
@@ -109,8 +182,8 @@ def _import_factory(spec: str):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UnknownAdapter(
-            f"adapter spec {spec!r} is neither a built-in id nor 'module:factory'; "
-            f"known ids: {', '.join(BUILTIN)}"
+            f"adapter spec {spec!r} is neither a registered adapter id nor 'module:factory'; "
+            f"known ids: {', '.join(known_adapters())}"
         )
     try:
         module = importlib.import_module(module_name)
@@ -155,16 +228,24 @@ def visible_devices() -> list[str]:
     return ["cpu", "cuda"] if cuda_visible() else ["cpu"]
 
 
+def _make(adapter_id: str, device: str, framework: Framework) -> EmbeddingAdapter:
+    """A registered adapter on ``device``, with its framework's runtime hooks."""
+    adapter = framework.adapters[adapter_id](device)
+    validate_declaration(adapter)
+    if adapter.runtime is None:
+        adapter.runtime = framework.runtime
+    return adapter
+
+
 def _builtin_slots(adapter_id: str, devices: list[str]) -> list[Slot]:
+    framework = known_adapters()[adapter_id]
     slots = []
     for device in devices:
-        if device != "cpu" and not adapter_id.startswith(GPU_CAPABLE_PREFIXES):
+        if device not in framework.devices:
             continue
         slot_id = adapter_id if device == "cpu" else f"{adapter_id}-{device}"
         try:
-            factory = _import_factory(BUILTIN[adapter_id])
-            adapter = factory(device)
-            validate_declaration(adapter)
+            adapter = _make(adapter_id, device, framework)
             adapter.source = adapter.source or slot_id
             slots.append(Slot(slot_id, adapter))
         except FrameworkUnavailable as exc:
@@ -211,11 +292,20 @@ def entry_points() -> dict[str, str]:
     return {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def plugin_names() -> list[str]:
+    """Installed adapter plug-ins, then framework registrations that could not be loaded (each
+    runs as a unit that reports why)."""
+    return [*entry_points(), *registered().broken]
+
+
 def _entry_point_slots(names: list[str] | None = None) -> list[Slot]:
     slots = []
     for name, value in entry_points().items():
         if names is None or name in names:
             slots.extend(_spec_slots(value, label=name, missing_module_is_error=True))
+    for name, why in registered().broken.items():
+        if names is None or name in names:
+            slots.append(Slot(name, load_error=why))
     return slots
 
 
@@ -253,10 +343,10 @@ def match_spec(spec: str) -> tuple[list[str], list[str]]:
     """(built-in ids, entry-point names) an id or glob names; nothing is imported.
 
     Raises ``UnknownAdapter`` with the fix when it names nothing."""
-    plugins = entry_points()
-    builtins, named = fnmatch.filter(BUILTIN, spec), fnmatch.filter(plugins, spec)
+    plugins, known_ids = plugin_names(), list(known_adapters())
+    builtins, named = fnmatch.filter(known_ids, spec), fnmatch.filter(plugins, spec)
     if not builtins and not named:
-        known = ", ".join([*BUILTIN, *plugins])
+        known = ", ".join([*known_ids, *plugins])
         raise UnknownAdapter(f"unknown adapter {spec!r} in {ENV_VAR}; use a built-in or plug-in id "
                              f"({known}), a glob over them, or 'module:factory'")
     return builtins, named
@@ -277,9 +367,10 @@ def load_adapter(spec: str, device: str = "cpu", adapter_id: str | None = None) 
         raise UnknownAdapter(f"{spec!r} makes no adapter with id {adapter_id!r}: "
                              f"it makes {[a.id for a in adapters]}")
     base = spec.removesuffix(f"-{device}") if device != "cpu" else spec
-    if base not in BUILTIN:
-        raise UnknownAdapter(f"unknown adapter {spec!r}; known ids: {', '.join(BUILTIN)}")
-    adapter = _import_factory(BUILTIN[base])(device)
+    known = known_adapters()
+    if base not in known:
+        raise UnknownAdapter(f"unknown adapter {spec!r}; known ids: {', '.join(known)}")
+    adapter = _make(base, device, known[base])
     adapter.source = adapter.source or spec
     return adapter
 

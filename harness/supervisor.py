@@ -36,14 +36,14 @@ from harness.events import EventLog, EventReader
 from harness.isolation import GPU_SHARING_ENV, describe_exit
 from harness.progress import Progress
 from harness.registry import (
-    BUILTIN_ENV,
     ENV_VAR,
-    OPT_IN,
     Slot,
     default_builtins,
     describe_slot,
-    entry_points,
     match_spec,
+    opt_in,
+    plugin_names,
+    process_env,
     requested_specs,
 )
 from harness.results import machine_dir
@@ -108,7 +108,7 @@ def plan_units(specs: list[str] | None) -> list[Unit]:
 
     Raises ``UnknownAdapter`` (one line) for a name that matches nothing."""
     if specs is None:
-        builtins, plugins, factories = default_builtins(), list(entry_points()), []
+        builtins, plugins, factories = default_builtins(), plugin_names(), []
     else:
         builtins, plugins, factories = [], [], []
         for spec in specs:
@@ -119,7 +119,7 @@ def plan_units(specs: list[str] | None) -> list[Unit]:
             ids, names = match_spec(spec)
             builtins += [i for i in ids if i not in builtins]
             plugins += [n for n in names if n not in plugins]
-    units = [Unit(aid, [aid], dict(BUILTIN_ENV.get(aid, {}))) for aid in builtins]
+    units = [Unit(aid, [aid], process_env(aid)) for aid in builtins]
     units += [Unit(f"plugin-{name}", [name]) for name in plugins]
     units += [Unit(spec, [spec]) for spec in dict.fromkeys(factories)]
     return units
@@ -477,8 +477,9 @@ def run_conformance(*, jobs: int | None = None, timeout: float | None = None,
     selection = "; ".join(selection_parts) or None
     stream.write(f"conformance: run {run_id}, {len(units)} processes ({jobs} at a time), profile {profile}, "
                  f"timeout {timeout_s:g} s per check -> {out}\n")
-    if specs is None and OPT_IN:
-        stream.write(f"conformance: opt-in, not run without a selection: {', '.join(OPT_IN)} "
+    left_out = opt_in()
+    if specs is None and left_out:
+        stream.write(f"conformance: opt-in, not run without a selection: {', '.join(left_out)} "
                      f"(name them in {ENV_VAR})\n")
     started_iso = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()

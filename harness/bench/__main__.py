@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--profile", choices=sorted(PROFILES), default="full",
                         help="smoke (CI, untimed), tiny (CI, timed, seconds), quick (~3 min), full (default) "
                              "or gpu (CUDA adapters: ids per call 16K..4M, widths 64..1024)")
-    common.add_argument("--part", default=None, help="run: label of this process's part (core, keras-jax, ...)")
+    common.add_argument("--part", default=None,
+                        help="run: label of this process's part (a framework's name: torch, keras-jax, ...)")
     common.add_argument("--threads", type=int, default=None,
                         help="run: thread count for every framework (default: all cores in the affinity mask)")
     common.add_argument("--onehot-mem-budget", default=None,
@@ -77,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             from harness.bench.run import run_part
 
             if args.command == "run" and not args.part:
-                raise HarnessError("run needs --part LABEL (core, keras-tensorflow, keras-jax, keras-torch)")
+                from harness.registry import registered
+
+                raise HarnessError(f"run needs --part LABEL (a framework: {', '.join(registered().frameworks)}; "
+                                   f"or plugins)")
             if args.threads is not None and args.threads < 1:
                 raise HarnessError(f"--threads {args.threads}: must be at least 1")
             profile = get_profile(args.profile)

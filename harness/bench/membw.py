@@ -96,26 +96,22 @@ def event_copy_bandwidth(copy, make_event, sync, moved_bytes: int, repeats: int 
             "method": "device copy, CUDA events"}
 
 
-def cuda_device_info(nbytes: int = 1 << 30) -> dict:
-    """The GPU's copy bandwidth (torch ``copy_`` of a 1 GiB buffer, 2 x size bytes) and L2
-    size, the denominators of GPU rows. Needs torch with CUDA; otherwise says why not."""
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            return {"error": "torch sees no CUDA device: GPU copy bandwidth not measured"}
-        props = torch.cuda.get_device_properties(0)
-        info = _torch_copy(torch, nbytes)
-        torch.cuda.empty_cache()  # the buffers are gone; give their memory back
-        info.update(name=props.name, l2_cache_bytes=getattr(props, "L2_cache_size", None),
-                    total_memory=props.total_memory)
-        return info
-    except Exception as exc:  # a probe must never stop the benchmarks
-        return {"error": f"GPU copy bandwidth not measured: {type(exc).__name__}: {exc}".splitlines()[0]}
-
-
-def _torch_copy(torch, nbytes: int) -> dict:
-    src = torch.ones(nbytes // 4, dtype=torch.float32, device="cuda")
-    dst = torch.empty_like(src)
-    return event_copy_bandwidth(lambda: dst.copy_(src), lambda: torch.cuda.Event(enable_timing=True),
-                                torch.cuda.synchronize, 2 * src.numel() * 4)
+def device_copy_info(device: str, runtimes, nbytes: int = 1 << 30) -> dict:
+    """``device``'s copy bandwidth and L2 size, the denominators of its rows, measured by the
+    first framework runtime that can (``Runtime.copy_bandwidth``); otherwise an ``error`` that
+    says why none could. Never raises: a probe must not stop the benchmarks."""
+    reasons = []
+    for runtime in dict.fromkeys(runtimes):
+        name = runtime.name or type(runtime).__name__
+        try:
+            info = runtime.copy_bandwidth(device, nbytes)
+        except Exception as exc:  # a missing framework, a CUDA error: try the next one
+            info = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+        if info is None:
+            continue
+        if "error" in info:
+            reasons.append(f"{name}: {info['error']}")
+            continue
+        return {**info, "measured_by": name}
+    why = "; ".join(reasons) or "no registered framework measures it"
+    return {"error": f"{device} copy bandwidth not measured ({why})"}

@@ -10,7 +10,6 @@ one-line error naming it. The raw files stay as the evidence behind bench.csv's 
 from __future__ import annotations
 
 import datetime as _dt
-import fnmatch
 import os
 import re
 from pathlib import Path
@@ -27,41 +26,35 @@ RAW_DIR = "raw"
 
 
 ADAPTERS_ENV = "EMBEDDING_HARNESS_ADAPTERS"
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")
-CORE_SELECTION = ("numpy-*", "torch-*", "tensorflow-*", "jax-*", "flax-*")
+PLUGINS_PART = "plugins"
 
 
 def plan(requested: str | None = None) -> list[tuple[str, dict[str, str]]]:
     """(part label, extra environment) per benchmark process, honouring a user's selection
-    (EMBEDDING_HARNESS_ADAPTERS). One process per framework and per Keras backend: timings must
-    not share a process (thread pools of one framework linger and slow the next one down), and
-    Keras fixes its backend at import. Raises HarnessError when the selection names nothing."""
-    from harness.registry import BUILTIN_ENV, OPT_IN, match_spec
+    (EMBEDDING_HARNESS_ADAPTERS; default: every registered adapter but the opt-in ones). One
+    process per registered framework, with the environment it needs (Keras: its backend):
+    timings must not share a process, since thread pools of one framework linger and slow the
+    next one down. Raises HarnessError when the selection names nothing."""
+    from harness.registry import default_builtins, framework_of, match_spec
 
     from_user = [s.strip() for s in (requested or "").split(",") if s.strip()]
-    core = from_user or list(CORE_SELECTION)
     groups: dict[str, list[str]] = {}
-    for spec in core:
+    envs: dict[str, dict[str, str]] = {}
+    for spec in from_user or default_builtins():
         if ":" in spec:
-            groups.setdefault("plugins", []).append(spec)
+            groups.setdefault(PLUGINS_PART, []).append(spec)
             continue
         builtins, plugins = match_spec(spec)  # a glob may span frameworks: one part each
         for adapter_id in builtins:
-            if not adapter_id.startswith("keras-"):  # Keras: one part per backend, below
-                groups.setdefault(adapter_id.split("-")[0], []).append(adapter_id)
+            framework = framework_of(adapter_id)
+            groups.setdefault(framework.name, []).append(adapter_id)
+            envs[framework.name] = dict(framework.env)
         if plugins:
-            groups.setdefault("plugins", []).extend(plugins)
-    groups = {label: list(dict.fromkeys(specs)) for label, specs in groups.items()}
-    parts = [(label, {ADAPTERS_ENV: ",".join(specs)}) for label, specs in groups.items()]
-    for backend in KERAS_BACKENDS:
-        ids = [aid for aid, env in BUILTIN_ENV.items() if env.get("KERAS_BACKEND") == backend]
-        chosen = [i for i in ids if i not in OPT_IN] if not from_user else [
-            i for i in ids if any(fnmatch.fnmatch(i, s) for s in from_user)]
-        if chosen:
-            parts.append((f"keras-{backend}", {ADAPTERS_ENV: ",".join(chosen), "KERAS_BACKEND": backend}))
-    if not parts:
+            groups.setdefault(PLUGINS_PART, []).extend(plugins)
+    if not groups:
         raise HarnessError(f"{ADAPTERS_ENV}={requested!r} selects no adapter")
-    return parts
+    return [(label, {ADAPTERS_ENV: ",".join(dict.fromkeys(specs)), **envs.get(label, {})})
+            for label, specs in groups.items()]
 
 
 def new_run_id() -> str:
@@ -127,7 +120,7 @@ def load_run(out: Path, run_id: str | None = None) -> tuple[dict, dict[str, dict
     manifest = load_manifest(out)
     if manifest is None:
         raise HarnessError(f"{out / MANIFEST}: no benchmark run recorded here; run "
-                           f"'python -m harness.bench run --part core --out {out}' first")
+                           f"'python -m harness.bench all --out {out}' first")
     if run_id and manifest["run_id"] != run_id:
         raise HarnessError(f"{out / MANIFEST} records run {manifest['run_id']!r}, not {run_id!r}: "
                            f"did every 'run' of this session fail?")

@@ -120,9 +120,12 @@ def _unavailable_rows(record: dict, adapter_id: str, adapter: dict, denominators
 
 
 def _framework_of(adapter_id: str) -> str:
-    """Best guess for an adapter that never loaded: 'torch-gather' -> torch, keras-jax-* -> keras-jax."""
-    tokens = adapter_id.split("-")
-    return "-".join(tokens[:2]) if tokens[0] == "keras" and len(tokens) > 2 else tokens[0]
+    """Best guess for an adapter that never loaded: the framework that registered it, else the
+    id's first word."""
+    from harness.registry import framework_of
+
+    framework = framework_of(adapter_id)
+    return framework.name if framework else adapter_id.split("-")[0]
 
 
 def part_rows(record: dict, denominators: dict | None = None) -> list[dict]:

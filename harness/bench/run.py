@@ -1,10 +1,10 @@
 """``harness.bench run``: one part (one process of frameworks) of a benchmark run.
 
 The thread environment must exist before any framework is imported, so the benchmarks run
-in a child pytest process started with it: OMP/MKL/OPENBLAS/BLIS/TF intra- and inter-op
-threads and XLA's Eigen flags set to the same count, and the CPU affinity narrowed to that
-many cores when fewer than the mask are requested (JAX has no thread knob; affinity is the
-only limit it honours). This parent never imports a framework.
+in a child pytest process started with it: the OMP/MKL/OPENBLAS/BLIS pools and each
+registered framework's own knobs (its runtime's ``process_env``) set to the same count, and the
+CPU affinity narrowed to that many cores when fewer than the mask are requested (the one limit
+a framework without a thread knob honours). This parent never imports a framework.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.bench import parts
 from harness.bench.sweep import DEFAULT_ONEHOT_BUDGET, Profile
 from harness.errors import CorruptResults, HarnessError
-from harness.registry import match_spec, requested_specs
+from harness.registry import match_spec, requested_specs, runtime_env
 from harness.results import atomic_write_json, read_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,22 +26,12 @@ SUITE = REPO / "tests" / "bench"
 
 
 def thread_env(threads: int, base: dict[str, str]) -> dict[str, str]:
+    """``base`` with every thread knob set to ``threads``: the BLAS and OpenMP pools', and what
+    each registered framework's runtime sets before import (harness.framework.Runtime.process_env)."""
     env = dict(base)
-    n = str(threads)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
-                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        env[var] = n
-    # XLA's CPU thread pool is sized by the cores in the affinity mask (narrowed below when fewer
-    # threads are asked for); its one thread knob is whether Eigen runs multi-threaded at all. (A
-    # bare "intra_op_parallelism_threads=N", often copied from forums, has no "--" and is ignored.)
-    xla = [f for f in base.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
-    xla.append(f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}")
-    env["XLA_FLAGS"] = " ".join(xla)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # On a GPU, JAX and TensorFlow would each grab most of the device memory at start; the
-    # core part runs them beside torch in one process, so they allocate on demand instead.
-    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS"):
+        env[var] = str(threads)
+    env.update(runtime_env(threads, env))
     return env
 
 
@@ -58,7 +48,7 @@ def runs_on_profile_devices(profile: Profile, env: dict[str, str]) -> bool:
     Raises HarnessError when the profile needs a device this machine does not have."""
     if not profile.devices or "cpu" in profile.devices:
         return True
-    from harness.registry import GPU_CAPABLE_PREFIXES, visible_devices
+    from harness.registry import framework_of, visible_devices
 
     if not set(profile.devices) & set(visible_devices()):
         raise HarnessError(f"profile {profile.name} measures adapters on {', '.join(profile.devices)}, and no "
@@ -67,7 +57,7 @@ def runs_on_profile_devices(profile: Profile, env: dict[str, str]) -> bool:
         if ":" in spec:
             return True
         builtins, plugins = match_spec(spec)
-        if plugins or any(b.startswith(GPU_CAPABLE_PREFIXES) for b in builtins):
+        if plugins or any(set(profile.devices) & set(framework_of(b).devices) for b in builtins):
             return True
     return False
 

@@ -14,7 +14,6 @@ import gc
 import itertools
 import os
 import random
-import sys
 import time
 import timeit
 import zlib
@@ -61,45 +60,22 @@ class CaseSkipped(Exception):
     """A case that cannot or should not run here; the message is the reason."""
 
 
-def framework_label(adapter) -> str:
-    """The framework as tables group it: Keras is split by backend (keras-jax, ...)."""
-    backend = getattr(adapter, "backend", None)
-    if adapter.framework == "keras" and isinstance(backend, str):
-        return f"keras-{backend}"
-    return adapter.framework
-
-
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def apply_thread_settings(threads: int) -> dict:
-    """Set the per-framework thread knobs that exist and report what each framework uses."""
+def framework_label(adapter) -> str:
+    return getattr(adapter, "framework_label", None) or adapter.framework
+
+
+def apply_thread_settings(threads: int, runtimes) -> dict:
+    """Set the thread knobs of each framework runtime and of the BLAS/OpenMP pools; report
+    what each uses."""
     report: dict[str, Any] = {}
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(threads)
-        except RuntimeError:  # allowed once, before any inter-op work
-            pass
-        report["torch"] = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
-    if "tensorflow" in sys.modules:
-        tf = sys.modules["tensorflow"]
-        cfg = tf.config.threading
-        try:
-            cfg.set_intra_op_parallelism_threads(threads)
-            cfg.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # the runtime already started: the env vars set before import apply
-            pass
-        report["tensorflow"] = {"intra_op": cfg.get_intra_op_parallelism_threads() or
-                                os.environ.get("TF_NUM_INTRAOP_THREADS"),
-                                "inter_op": cfg.get_inter_op_parallelism_threads() or
-                                os.environ.get("TF_NUM_INTEROP_THREADS")}
-    if "jax" in sys.modules:
-        report["jax"] = {"threads": "no thread setting; bounded by the CPU affinity mask",
-                         "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    for runtime in runtimes:
+        settings = runtime.set_threads(threads)
+        if settings is not None:
+            report[runtime.name or type(runtime).__name__] = settings
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -195,20 +171,30 @@ class BenchSession:
         gc.freeze()
         self.load_average = {"start": os.getloadavg()}
         self.busy_share = timing.busy_share()
-        self.thread_report = apply_thread_settings(self.threads)
+        self.thread_report = apply_thread_settings(self.threads, self._runtimes())
         meta = machine.metadata()
         self.l3_bytes = meta.get("l3_cache_bytes")
         nbytes = self.profile.copy_bytes or membw.default_copy_bytes(meta.get("l3_cache_bytes"))
         self.copy_bw = membw.copy_bandwidth(self.threads, nbytes, repeats=7, single_thread_repeats=3)
         self.gemm_flops = membw.gemm_flops_per_s()
         self.guard.gemm = self.gemm_flops
-        if any(i.slot is not None and i.slot.adapter is not None and i.slot.adapter.device == "cuda"
-               for i in self.items.values()):
-            self.device_info = membw.cuda_device_info()
+        devices = {a.device for a in self._adapters()} - {"cpu"}
+        if devices:  # the device copy bandwidth, once per part, by the first framework that can
+            from harness.registry import runtimes
+
+            self.device_info = membw.device_copy_info(sorted(devices)[0], [*self._runtimes(), *runtimes()])
         for item in self.items.values():
             adapter = item.slot.adapter if item.slot is not None else None
             if adapter is not None and adapter.id not in self.adapters:
                 self.adapters[adapter.id] = self.describe(adapter)
+
+    def _adapters(self) -> list:
+        loaded = (i.slot.adapter for i in self.items.values() if i.slot is not None)
+        return list({id(a): a for a in loaded if a is not None}.values())
+
+    def _runtimes(self) -> list:
+        """The runtime hooks of this part's adapters, each once."""
+        return list({id(a.runtime): a.runtime for a in self._adapters() if a.runtime is not None}.values())
 
     @staticmethod
     def describe(adapter) -> dict:

@@ -6,9 +6,9 @@ time is K calls followed by one synchronisation (launches overlap as in a traini
 and the device time comes from events recorded around the K calls on the device's stream.
 
 Adapters may provide ``device_timer_event()`` (an object with ``record()``,
-``synchronize()`` and ``elapsed_time(end) -> ms``, the ``torch.cuda.Event`` interface) and
-``device_memory_probe()`` (see ``GpuMemoryProbe``); torch-based adapters get torch's
-own. Without an event source, GPU rows report wall time in both columns.
+``synchronize()`` and ``elapsed_time(end) -> ms``) and ``device_memory_probe()``; otherwise
+their framework's runtime hooks provide them (``harness.framework.Runtime``). Without an
+event source, GPU rows report wall time in both columns.
 """
 
 from __future__ import annotations
@@ -108,21 +108,14 @@ def event_times(fn: Callable[[], Any], sync: Callable[[Any], None], make_event: 
     return [s.elapsed_time(e) / 1e3 / iterations for s, e in pairs]
 
 
-def _uses(adapter, framework: str) -> bool:
-    return adapter.framework == framework or (
-        adapter.framework == "keras" and getattr(adapter, "backend", None) == framework)
-
-
 def event_factory(adapter) -> Callable[[], Any] | None:
-    """A CUDA-event maker for this adapter's device stream, or None if there is none."""
+    """A device-event maker for this adapter's stream (its own hook, else its framework
+    runtime's), or None if there is none."""
     hook = getattr(adapter, "device_timer_event", None)
     if callable(hook):
         return hook
-    if adapter.device == "cuda" and _uses(adapter, "torch"):
-        import torch
-
-        return lambda: torch.cuda.Event(enable_timing=True)
-    return None
+    runtime = getattr(adapter, "runtime", None)
+    return runtime.device_event(adapter.device) if runtime is not None and adapter.device != "cpu" else None
 
 
 def _cpu_times(cores: set[int]) -> tuple[int, int] | None:
@@ -201,56 +194,26 @@ class CpuMemoryProbe:
         return max(0, self.peak - self.before)
 
 
-class GpuMemoryProbe:
-    """Peak device memory allocated during the call minus what was allocated before
-    (torch: max_memory_allocated after reset_peak_memory_stats; TensorFlow: the
-    allocator's peak after reset_memory_stats). None for frameworks without such a
-    counter (JAX's peak cannot be reset)."""
+class NoMemoryProbe:
+    """For a device whose framework counts no allocations: the figure is unknown (None)."""
 
-    def __init__(self, adapter):
-        self.kind = None
-        self.before = None
-        self.peak = None
-        if _uses(adapter, "torch"):
-            self.kind = "torch"
-        elif _uses(adapter, "tensorflow"):
-            self.kind = "tensorflow"
+    extra_bytes = None
 
     def __enter__(self):
-        if self.kind == "torch":
-            import torch
-
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.before = torch.cuda.memory_allocated()
-        elif self.kind == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.experimental.reset_memory_stats("GPU:0")
-            self.before = tf.config.experimental.get_memory_info("GPU:0")["current"]
         return self
 
     def __exit__(self, *exc):
-        if self.kind == "torch":
-            import torch
-
-            torch.cuda.synchronize()
-            self.peak = torch.cuda.max_memory_allocated()
-        elif self.kind == "tensorflow":
-            import tensorflow as tf
-
-            self.peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
         return False
-
-    @property
-    def extra_bytes(self) -> int | None:
-        if self.before is None or self.peak is None:
-            return None
-        return max(0, self.peak - self.before)
 
 
 def memory_probe(adapter):
+    """Host memory on the CPU; on a device the adapter's own probe, else its framework runtime's
+    (``Runtime.memory_probe``), else none."""
+    if adapter.device == "cpu":
+        return CpuMemoryProbe()
     hook = getattr(adapter, "device_memory_probe", None)
-    if adapter.device != "cpu":
-        return hook() if callable(hook) else GpuMemoryProbe(adapter)
-    return CpuMemoryProbe()
+    if callable(hook):
+        return hook()
+    runtime = getattr(adapter, "runtime", None)
+    probe = runtime.memory_probe(adapter.device) if runtime is not None else None
+    return probe if probe is not None else NoMemoryProbe()

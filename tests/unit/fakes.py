@@ -116,7 +116,7 @@ def fake_torch(cuda_available: bool = False, allocated: int = 0, peak: int = 0) 
 
 
 def fake_tensorflow(current: int, peak: int) -> types.ModuleType:
-    """``sys.modules['tensorflow']`` with the allocator statistics GpuMemoryProbe reads."""
+    """``sys.modules['tensorflow']`` with the allocator statistics the TensorFlow runtime's memory probe reads."""
     tf = types.ModuleType("tensorflow")
     tf.calls = []
 

@@ -218,13 +218,30 @@ def test_device_copy_bandwidth_from_events():
     assert (got["bytes_per_copy"], got["repeats"]) == (2**30, 3)
 
 
-def test_device_info_without_a_usable_gpu_says_why(monkeypatch):
+def test_device_copy_info_comes_from_the_first_runtime_that_measures_it_or_says_why_none_did(monkeypatch):
+    from backends.jax_backend import RUNTIME as JAX
+    from backends.torch_backend import RUNTIME as TORCH
     from harness.bench import membw
+    from harness.framework import Runtime
 
     monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda_available=False))
-    assert membw.cuda_device_info() == {"error": "torch sees no CUDA device: GPU copy bandwidth not measured"}
+    assert membw.device_copy_info("cuda", [JAX, TORCH]) == {
+        "error": "cuda copy bandwidth not measured (torch: torch sees no CUDA device)"}
     monkeypatch.setitem(sys.modules, "torch", None)  # torch not installed
-    assert membw.cuda_device_info()["error"].startswith("GPU copy bandwidth not measured: ")
+    assert membw.device_copy_info("cuda", [TORCH]) == {
+        "error": "cuda copy bandwidth not measured (torch: FrameworkUnavailable: torch is not installed: "
+                 "pip install 'embedding-harness[torch]')"}
+    assert membw.device_copy_info("cuda", [JAX]) == {
+        "error": "cuda copy bandwidth not measured (no registered framework measures it)"}
+
+    class Measures(Runtime):
+        name = "acme"
+
+        def copy_bandwidth(self, device, nbytes):
+            return {"gbps": nbytes / 1e9, "name": f"{device} board"}
+
+    got = membw.device_copy_info("cuda", [JAX, TORCH, Measures(), Measures()], nbytes=2 * 10**9)
+    assert got == {"gbps": 2.0, "name": "cuda board", "measured_by": "acme"}
 
 
 # ---- GPU detection: nvidia-smi, faked -------------------------------------------------------

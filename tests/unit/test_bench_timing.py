@@ -172,9 +172,12 @@ def test_event_times_are_per_call_device_seconds():
     assert len(events) == 6 and [e.synchronized for e in events] == [0, 0, 0, 0, 0, 1]  # the last end event
 
 
-def test_event_factory_prefers_the_adapter_hook_and_has_none_on_cpu(monkeypatch):
+def test_event_factory_prefers_the_adapter_hook_then_its_framework_runtime_and_has_none_on_cpu(monkeypatch):
+    from backends import jax_backend, torch_backend
+    from harness import registry
+
     class Cpu:
-        framework, device = "numpy", "cpu"
+        framework, device, runtime = "numpy", "cpu", None
 
     class WithHook(Cpu):
         device = "cuda"
@@ -183,13 +186,13 @@ def test_event_factory_prefers_the_adapter_hook_and_has_none_on_cpu(monkeypatch)
             return "event"
 
     class TorchCuda:
-        framework, device, device_timer_event = "torch", "cuda", None
+        framework, device, device_timer_event, runtime = "torch", "cuda", None, torch_backend.RUNTIME
 
-    class KerasOnTorch:
-        framework, backend, device = "keras", "torch", "cuda"
+    class KerasOnTorch:  # the runtime the registry gives Keras-on-torch adapters
+        framework, device, runtime = "keras", "cuda", registry.framework_of("keras-torch-gather").runtime
 
     class JaxCuda:
-        framework, device = "jax", "cuda"
+        framework, device, runtime = "jax", "cuda", jax_backend.RUNTIME
 
     monkeypatch.setitem(sys.modules, "torch", fake_torch())  # whatever torch this machine has, or none
     assert timing.event_factory(Cpu()) is None
@@ -197,10 +200,12 @@ def test_event_factory_prefers_the_adapter_hook_and_has_none_on_cpu(monkeypatch)
     assert timing.event_factory(TorchCuda())() == ("fake-cuda-event", True)  # torch's events, timing on
     assert timing.event_factory(KerasOnTorch())() == ("fake-cuda-event", True)
     assert timing.event_factory(JaxCuda()) is None
-    monkeypatch.setattr(KerasOnTorch, "backend", "jax")
+    monkeypatch.setattr(KerasOnTorch, "runtime", registry.framework_of("keras-jax-gather").runtime)
     assert timing.event_factory(KerasOnTorch()) is None
-    monkeypatch.delattr(KerasOnTorch, "backend")  # a Keras adapter that does not say its backend
+    monkeypatch.setattr(KerasOnTorch, "runtime", None)  # an adapter no framework registered
     assert timing.event_factory(KerasOnTorch()) is None
+    monkeypatch.setattr(TorchCuda, "device", "cpu")  # CPU rows are timed by the wall clock
+    assert timing.event_factory(TorchCuda()) is None
 
 
 # ---- memory ------------------------------------------------------------------------------
@@ -244,7 +249,7 @@ def test_cpu_memory_probe_is_peak_rss_during_the_call_minus_rss_before(monkeypat
 
 @pytest.mark.parametrize("probe", [
     lambda: timing.CpuMemoryProbe(),
-    lambda: timing.GpuMemoryProbe(types.SimpleNamespace(framework="jax", device="cuda")),
+    lambda: timing.NoMemoryProbe(),
 ])
 def test_memory_probes_let_the_calls_errors_through(probe):
     def fails():
@@ -290,41 +295,52 @@ def test_cpu_memory_probe_sees_a_large_temporary():
     assert probe.extra_bytes >= 0.9 * size
 
 
-def test_gpu_memory_probe_reads_torch_peak_after_a_reset(monkeypatch):
+def test_torch_runtime_memory_probe_reads_the_peak_after_a_reset(monkeypatch):
+    from backends.torch_backend import RUNTIME
+
     torch = fake_torch(allocated=1000, peak=5000)
     monkeypatch.setitem(sys.modules, "torch", torch)
-    adapter = types.SimpleNamespace(framework="torch", device="cuda")
-    with timing.GpuMemoryProbe(adapter) as probe:
+    assert RUNTIME.memory_probe("cpu") is None
+    with RUNTIME.memory_probe("cuda") as probe:
         pass
     assert probe.extra_bytes == 4000
     assert torch.calls == ["synchronize", "reset_peak_memory_stats", "memory_allocated",
                            "synchronize", "max_memory_allocated"]
     monkeypatch.setitem(sys.modules, "torch", fake_torch(allocated=5000, peak=4000))
-    with timing.GpuMemoryProbe(adapter) as probe:
+    with RUNTIME.memory_probe("cuda") as probe:
         pass
     assert probe.extra_bytes == 0
 
 
-def test_gpu_memory_probe_reads_tensorflow_peak_and_knows_nothing_of_jax(monkeypatch):
+def test_tensorflow_runtime_memory_probe_reads_the_allocator_peak_and_jax_has_none(monkeypatch):
+    from backends import jax_backend, tensorflow_backend
+
     tf = fake_tensorflow(current=300, peak=1300)
     monkeypatch.setitem(sys.modules, "tensorflow", tf)
-    keras_tf = types.SimpleNamespace(framework="keras", backend="tensorflow", device="cuda")
-    with timing.GpuMemoryProbe(keras_tf) as probe:
+    with tensorflow_backend.RUNTIME.memory_probe("cuda") as probe:
         pass
     assert probe.extra_bytes == 1000
     assert tf.calls == [("reset_memory_stats", "GPU:0"), ("get_memory_info", "GPU:0"), ("get_memory_info", "GPU:0")]
-    with timing.GpuMemoryProbe(types.SimpleNamespace(framework="jax", device="cuda")) as probe:
+    assert jax_backend.RUNTIME.memory_probe("cuda") is None
+    adapter = types.SimpleNamespace(framework="jax", device="cuda", runtime=jax_backend.RUNTIME)
+    with timing.memory_probe(adapter) as probe:
         pass
-    assert probe.kind is None and probe.extra_bytes is None
+    assert isinstance(probe, timing.NoMemoryProbe) and probe.extra_bytes is None
 
 
-def test_memory_probe_by_device():
+def test_memory_probe_by_device(monkeypatch):
+    from backends import tensorflow_backend
+
+    monkeypatch.setitem(sys.modules, "tensorflow", fake_tensorflow(current=0, peak=0))
+
     class Adapter:
-        framework, device = "jax", "cpu"
+        framework, device, runtime = "tensorflow", "cpu", tensorflow_backend.RUNTIME
 
     assert isinstance(timing.memory_probe(Adapter()), timing.CpuMemoryProbe)
     Adapter.device = "cuda"
-    assert isinstance(timing.memory_probe(Adapter()), timing.GpuMemoryProbe)
+    assert isinstance(timing.memory_probe(Adapter()), tensorflow_backend._GpuMemoryProbe)
+    Adapter.runtime = None
+    assert isinstance(timing.memory_probe(Adapter()), timing.NoMemoryProbe)
     Adapter.device_memory_probe = lambda self: "own probe"
     assert timing.memory_probe(Adapter()) == "own probe"
     Adapter.device = "cpu"  # on the CPU the harness's own probe, hook or not

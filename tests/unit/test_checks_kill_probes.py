@@ -85,8 +85,8 @@ def test_twin_made_by_the_adapters_own_factory(loads):
 def test_twin_that_cannot_be_found_is_a_one_line_error(loads, twin, device, source):
     with pytest.raises(HarnessError) as info:
         _twin(_onehot(twin, device, source))
-    assert str(info.value) == (f"my-onehot: gather_twin {twin!r} is neither a built-in id, a 'module:factory', "
-                               f"nor an adapter made by its own factory {source!r}")
+    assert str(info.value) == (f"my-onehot: gather_twin {twin!r} is neither a registered adapter id, "
+                               f"a 'module:factory', nor an adapter made by its own factory {source!r}")
     assert loads.calls == []
 
 

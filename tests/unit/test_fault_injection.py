@@ -211,7 +211,7 @@ def test_a_broken_plugin_does_not_break_bare_pytest_collection(tmp_path):
 
 
 def test_the_default_plan_includes_installed_plugins_and_keras_backends(monkeypatch):
-    monkeypatch.setattr("harness.supervisor.entry_points", lambda: {"good-plugin": "x:y"})
+    monkeypatch.setattr("harness.registry.entry_points", lambda: {"good-plugin": "x:y"})
     units = {u.label: u for u in plan_units(None)}
     assert units["plugin-good-plugin"] == Unit("plugin-good-plugin", ["good-plugin"])
     assert units["keras-jax-gather"].env == {"KERAS_BACKEND": "jax"}
@@ -219,11 +219,11 @@ def test_the_default_plan_includes_installed_plugins_and_keras_backends(monkeypa
 
 
 def test_opt_in_adapters_run_only_when_named():
-    from harness.registry import OPT_IN
+    from harness.registry import opt_in
 
-    assert OPT_IN and all(aid not in {u.label for u in plan_units(None)} for aid in OPT_IN)
+    assert opt_in() and all(aid not in {u.label for u in plan_units(None)} for aid in opt_in())
     named = {u.label: u for u in plan_units(["keras-torch-*-jit"])}
-    assert set(named) == set(OPT_IN) and all(u.env == {"KERAS_BACKEND": "torch"} for u in named.values())
+    assert set(named) == set(opt_in()) and all(u.env == {"KERAS_BACKEND": "torch"} for u in named.values())
 
 
 @pytest.mark.parametrize(("nodeid", "adapter"), [

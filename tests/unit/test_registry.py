@@ -2,6 +2,7 @@
 plug-ins are faked here, so the same assertions hold with or without torch/JAX and a GPU.
 Tests that need a real framework say so and are skipped without it."""
 
+import subprocess
 import sys
 import types
 from importlib import metadata
@@ -13,7 +14,7 @@ from fakes import NVIDIA_SMI_H100, fake_torch
 from harness import registry
 from harness.adapter import EmbeddingAdapter
 from harness.errors import FrameworkUnavailable, HarnessError, UnknownAdapter
-from harness.registry import BUILTIN, Slot, describe_slot, load_adapter, select, visible_devices
+from harness.registry import Slot, describe_slot, known_adapters, load_adapter, select, visible_devices
 
 REAL_ENTRY_POINTS = registry.entry_points
 
@@ -114,7 +115,7 @@ def test_missing_module_and_missing_factory_are_clear():
         select(["no_such_pkg.mod:factory"], devices=["cpu"])
     with pytest.raises(UnknownAdapter, match="has no factory"):
         select(["examples.my_embedding:nope"], devices=["cpu"])
-    with pytest.raises(UnknownAdapter, match="neither a built-in id nor 'module:factory'"):
+    with pytest.raises(UnknownAdapter, match="neither a registered adapter id nor 'module:factory'"):
         load_adapter(":factory")
 
 
@@ -164,12 +165,25 @@ def test_gpu_slots_only_for_gpu_capable_frameworks():
         nb.gather("cuda")
 
 
-def test_every_builtin_points_at_a_real_factory():
-    import importlib
+def test_every_builtin_framework_registers_from_pyproject_without_importing_its_framework():
+    from pathlib import Path
 
-    for spec in BUILTIN.values():
-        module, _, attr = spec.partition(":")
-        assert callable(getattr(importlib.import_module(module), attr))  # frameworks are imported lazily
+    import tomllib
+
+    declared = tomllib.loads((Path(registry.__file__).parents[1] / "pyproject.toml").read_text())
+    assert registry.framework_entry_points() == declared["project"]["entry-points"]["embedding_harness.frameworks"]
+    registered = registry.registered()
+    assert not registered.broken and list(registered.frameworks) == [
+        "numpy", "torch", "tensorflow", "jax", "keras-tensorflow", "keras-jax", "keras-torch"]
+    # Listing every adapter imports the backend modules, never a framework.
+    code = ("import sys; from harness import registry; assert len(registry.known_adapters()) > 30; "
+            "print(sorted({'torch', 'tensorflow', 'jax', 'keras', 'flax'} & set(sys.modules)))")
+    listed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(registry.__file__).parents[1])
+    assert listed.stdout.strip() == "[]"
+    assert "torch-gather" in known_adapters() and known_adapters()["flax-gather"].name == "jax"
+    assert registry.process_env("keras-jax-gather-cuda") == {"KERAS_BACKEND": "jax"}
+    assert registry.process_env("numpy-gather") == {} and registry.framework_of("numpy-gather-cuda") is None
 
 
 def test_adapter_protocol_conveniences_round_trip():

@@ -1,18 +1,22 @@
 """The CI workflows: beyond the schema check in ``nox -s lint``, what the schema cannot see.
 
 Expressions that name a matrix key, step, job, input or env var that does not exist; shell
-that does not parse; adapter globs that miss (or double-run) a built-in adapter; a GPU job
+that does not parse; a matrix that misses (or double-runs) a registered adapter; a GPU job
 that could pass without a GPU."""
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from harness import registry
 
 yaml = pytest.importorskip("ruamel.yaml", reason="ruamel.yaml comes with check-jsonschema (dev extra)")
 
@@ -55,7 +59,11 @@ def test_expressions_name_things_that_exist(workflow):
     for job_id, job in wf["jobs"].items():
         matrix = (job.get("strategy") or {}).get("matrix") or {}
         matrix_keys = {k for k in matrix if k not in ("include", "exclude")}
-        matrix_keys |= {k for entry in matrix.get("include", []) for k in entry}
+        include = matrix.get("include", [])
+        if isinstance(include, str):  # one job per registered framework, from the plan job
+            assert "fromJSON(needs.plan.outputs.matrix)" in include, f"{name}: job {job_id}: {include}"
+            include = registry.ci_matrix()
+        matrix_keys |= {k for entry in include for k in entry}
         steps = {s["id"] for s in job.get("steps", []) if "id" in s}
         needs = job.get("needs", [])
         needs = {needs} if isinstance(needs, str) else set(needs)
@@ -97,9 +105,8 @@ def test_run_scripts_are_valid_bash(workflow):
 def test_ci_matrix_runs_every_framework_into_its_own_results_folder():
     wf = load("ci.yml")
     job = wf["jobs"]["framework"]
-    assert job["strategy"]["fail-fast"] is False
-    entries = job["strategy"]["matrix"]["include"]
-    assert {e["framework"] for e in entries} == FRAMEWORKS
+    assert job["strategy"]["fail-fast"] is False and job["needs"] == ["plan"]
+    assert job["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
     assert job["env"]["EMBEDDING_HARNESS_ADAPTERS"] == "${{ matrix.adapters }}"
     assert job["env"]["EMBEDDING_HARNESS_MACHINE_ID"] == "gha-${{ matrix.framework }}"
     runs = [s.get("run", "") for s in job["steps"]]
@@ -110,18 +117,24 @@ def test_ci_matrix_runs_every_framework_into_its_own_results_folder():
     assert upload["with"]["name"] == "results-${{ matrix.framework }}"
 
 
-def test_ci_adapter_globs_cover_each_builtin_adapter_exactly_once():
-    from harness.registry import BUILTIN
-
-    entries = load("ci.yml")["jobs"]["framework"]["strategy"]["matrix"]["include"]
-    owners: dict[str, list[str]] = {adapter: [] for adapter in BUILTIN}
+def test_the_ci_matrix_is_the_registry_one_job_per_framework_each_default_adapter_once():
+    plan = load("ci.yml")["jobs"]["plan"]
+    _, step = step_named(plan, "python -m harness frameworks --ci-matrix")
+    assert plan["outputs"]["matrix"] == f"${{{{ steps.{step['id']}.outputs.matrix }}}}"
+    printed = subprocess.run([sys.executable, "-m", "harness", "frameworks", "--ci-matrix"], capture_output=True,
+                             text=True, check=True, cwd=WORKFLOWS.parents[1]).stdout
+    entries = json.loads(printed)
+    assert "\n" not in printed.strip() and entries == registry.ci_matrix()
+    assert {e["framework"] for e in entries} == FRAMEWORKS
+    owners: dict[str, list[str]] = {adapter: [] for adapter in registry.known_adapters()}
     for entry in entries:
         globs = [g.strip() for g in entry["adapters"].split(",")]
-        matched = [a for a in BUILTIN if any(fnmatch.fnmatch(a, g) for g in globs)]
+        matched = [a for a in owners if any(fnmatch.fnmatch(a, g) for g in globs)]
         assert matched, f"{entry['framework']}: {entry['adapters']} selects no adapter"
         for adapter in matched:
             owners[adapter].append(entry["framework"])
-    assert {a: o for a, o in owners.items() if len(o) != 1} == {}
+    # every adapter in exactly one job, except the opt-in ones, which no job runs
+    assert {a: o for a, o in owners.items() if len(o) != 1} == {a: [] for a in registry.opt_in()}
 
 
 def test_ci_tests_job_and_merged_report():
