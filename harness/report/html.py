@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections import Counter
 from html import escape
 from pathlib import Path
 
@@ -19,10 +20,10 @@ from harness.report.benchtables import (
     pivots,
     status_counts,
 )
+from harness.report.grid import MachineGrid, deviations, machine_grids
 from harness.report.load import MachineResults
 from harness.report.markdown import DETAIL_LIMIT
 from harness.report.merge import (
-    AdapterKey,
     ConformanceMatrix,
     ReportData,
     adapter_label,
@@ -72,15 +73,45 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); backg
 figcaption { color: var(--muted); font-size: 12px; }
 dl.meta { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }
 dl.meta dt { font-weight: 600; } dl.meta dd { margin: 0; word-break: break-word; }
+details.machine { margin: 8px 0; } details.machine > summary { cursor: pointer; padding: 2px 0; }
+summary h3 { display: inline; font-size: 16px; }
+table.grid { font-size: 12px; margin: 4px 0 4px; }
+table.grid thead th { position: static; }
+table.grid th.vh { height: 250px; width: 19px; min-width: 19px; max-width: 19px; padding: 2px 0;
+                   vertical-align: bottom; font-weight: 500; }
+table.grid th.vh span { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap;
+                        display: inline-block; max-height: 246px; overflow: hidden; text-overflow: ellipsis; }
+table.grid tbody th { position: static; white-space: nowrap; font-weight: 500; padding: 0 6px; }
+table.grid td { width: 19px; height: 19px; padding: 0; text-align: center; cursor: pointer; font-size: 11px; }
+table.grid td.whole { text-align: left; padding: 0 6px; cursor: default; }
+table.grid td.picked { outline: 2px solid var(--accent); }
+.cell-detail { border: 1px solid var(--line); background: #f6f8fa; padding: 4px 8px; margin: 4px 0 12px; }
+.cell-detail pre { margin: 4px 0; }
+.chip { display: inline-block; padding: 0 6px; margin: 1px 2px; border: 1px solid var(--line); border-radius: 9px;
+        font-size: 12px; white-space: nowrap; }
 """
 
-# Hides matrix rows that passed everywhere; without script the full matrix simply stays visible.
+# Hides grid rows that passed everywhere; shows a clicked cell's detail under its grid. Without
+# script the grids stay whole and each cell's title still holds its first line.
 SCRIPT = """
 document.querySelectorAll('input[data-filter]').forEach(function (box) {
   var target = document.getElementById(box.getAttribute('data-filter'));
   var apply = function () { target.classList.toggle('only-problems', box.checked); };
   box.addEventListener('change', apply);
   apply();
+});
+document.querySelectorAll('table.grid').forEach(function (grid) {
+  var panel = document.getElementById(grid.getAttribute('data-panel'));
+  grid.addEventListener('click', function (event) {
+    var cell = event.target.closest('td[data-check]');
+    if (!cell) { return; }
+    grid.querySelectorAll('td.picked').forEach(function (c) { c.classList.remove('picked'); });
+    cell.classList.add('picked');
+    panel.querySelector('.what').textContent = cell.parentNode.getAttribute('data-adapter') + ' \u00b7 ' +
+      cell.getAttribute('data-check') + ': ' + cell.getAttribute('data-status');
+    panel.querySelector('pre').textContent = cell.getAttribute('data-detail') || '(no detail recorded)';
+    panel.hidden = false;
+  });
 });
 """
 
@@ -93,79 +124,104 @@ def _table(headers: list[str], rows: list[list[str]], raw: bool = False) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _summary_cell(matrix: ConformanceMatrix, key: AdapterKey, machine: str) -> str:
-    run = matrix.runs.get((key, machine))
-    if run is None:
-        return '<td class="st-none">—</td>'
-    if run.skip_reason:
-        return f'<td class="st-skipped" title="{escape(run.skip_reason)}">skipped: ' \
-               f'{escape(run.skip_reason[:80])}</td>'
-    c = run.counts
-    cls = "st-failed" if c["failed"] else "st-passed"
-    parts = [f"{c['passed']} passed"] + [f"{c[s]} {s.replace('_', ' ')}"
-                                         for s in ("failed", "xfailed", "not_applicable", "skipped") if c[s]]
-    versions = ", ".join(f"{k} {v}" for k, v in run.versions.items())
-    return f'<td class="{cls}" title="{escape(versions)}">{escape(", ".join(parts))}</td>'
+STATUS_SYMBOL = {"passed": "✓", "failed": "✗", "xfailed": "≠", "not_applicable": "·", "skipped": "s"}
+LEGEND = ('<p class="legend"><span class="st-passed">✓ passed</span><span class="st-failed">✗ failed</span>'
+          '<span class="st-xfailed">≠ declared deviation, observed</span>'
+          '<span class="st-not_applicable">· does not apply</span><span class="st-skipped">s skipped</span>'
+          '<span class="st-none">blank: not run there</span></p>')
+
+
+def _grid_row(grid: MachineGrid, adapter: str) -> str:
+    label = f'<th title="{escape(grid.versions.get(adapter, ""))}">{escape(adapter)}</th>'
+    if adapter in grid.skipped:
+        why = grid.skipped[adapter]
+        return (f'<tr class="problem" data-adapter="{escape(adapter)}">{label}<td class="st-skipped whole" '
+                f'colspan="{max(1, len(grid.checks))}" title="{escape(why)}">skipped: {escape(why[:140])}</td></tr>')
+    cells, clean = [], True
+    for check in grid.checks:
+        status = grid.status.at[adapter, check]
+        if not isinstance(status, str):
+            cells.append('<td class="st-none"></td>')
+            continue
+        clean = clean and status in ("passed", "not_applicable")
+        detail = str(grid.detail.at[adapter, check] or "")
+        first = detail.strip().splitlines()[0] if detail.strip() else ""
+        tip = f"{adapter} · {check}: {STATUS_TEXT[status]}" + (f" · {first[:240]}" if first else "")
+        cells.append(f'<td class="st-{status}" data-check="{escape(check)}" data-status="{STATUS_TEXT[status]}" '
+                     f'data-detail="{escape(detail[:DETAIL_LIMIT])}" title="{escape(tip)}">'
+                     f"{STATUS_SYMBOL[status]}</td>")
+    kind = "all-pass" if clean else "problem"
+    return f'<tr class="{kind}" data-adapter="{escape(adapter)}">{label}{"".join(cells)}</tr>'
+
+
+def _grid(grid: MachineGrid) -> str:
+    """Adapters down, checks across, one small coloured cell each; a click shows the cell's detail."""
+    mid = escape(grid.machine)
+    head = "".join(f'<th class="vh" title="{escape(c)}"><span>{escape(c)}</span></th>' for c in grid.checks)
+    rows = "".join(_grid_row(grid, a) for a in grid.adapters)
+    return (f'<table class="grid" id="grid-{mid}" data-panel="detail-{mid}"><thead><tr><th>adapter</th>{head}'
+            f'</tr></thead><tbody>{rows}</tbody></table>'
+            f'<div class="cell-detail" id="detail-{mid}" hidden><p class="what"></p><pre></pre></div>')
+
+
+def _machine_summary(matrix: ConformanceMatrix, machine: str) -> str:
+    counts = Counter(cell.status for (_, _, m), cell in matrix.cells.items() if m == machine)
+    adapters = sum(1 for (_, m) in matrix.runs if m == machine)
+    parts = [f"{counts[s]} {STATUS_TEXT[s].split()[-1]}" for s in ("passed", "failed", "xfailed", "not_applicable",
+                                                                     "skipped") if counts[s]]
+    return f"<b>{escape(machine)}</b>: {adapters} adapters; {escape(', '.join(parts))}"
 
 
 def conformance_section(matrix: ConformanceMatrix) -> str:
-    out = ['<section id="conformance"><h2>Conformance</h2>']
+    out = ['<section id="conformance"><h2>Does it conform?</h2>']
     if not matrix.machines:
         return out[0] + "<p>No machine has a conformance.json.</p></section>"
     out.append(f"<p>{len(matrix.adapters)} adapters on {len(matrix.machines)} machine(s): "
                f"{matrix.total('passed')} passed, {matrix.total('failed')} failed, "
                f"{matrix.total('xfailed')} xfailed (declared deviations), "
-               f"{matrix.total('not_applicable')} not applicable, {matrix.total('skipped')} skipped.</p>")
-    out.append('<p class="legend"><span class="st-passed">passed</span><span class="st-failed">failed</span>'
-               '<span class="st-xfailed">xfailed: declared deviation</span>'
-               '<span class="st-not_applicable">n/a: does not apply to that adapter</span>'
-               '<span class="st-skipped">skipped</span><span class="st-none">— not run on that machine</span></p>')
-    head = "".join(f"<th>{escape(m)}</th>" for m in matrix.machines)
-    rows = "".join(f"<tr><th>{escape(adapter_label(k))}</th>"
-                   + "".join(_summary_cell(matrix, k, m) for m in matrix.machines) + "</tr>"
-                   for k in matrix.adapters)
-    out.append(f'<h3>Adapters × machines</h3><table id="conformance-summary"><thead><tr><th>adapter</th>'
-               f"{head}</tr></thead><tbody>{rows}</tbody></table>")
-
-    out.append('<h3>Matrix: adapter × check × machine</h3><label><input type="checkbox" '
-               'data-filter="conformance-matrix"> show only checks that did not pass everywhere</label>')
-    body = []
-    for key in matrix.adapters:
-        clean = all(matrix.all_passed(key, c) for c in matrix.checks[key]) and not any(
-            (r := matrix.runs.get((key, m))) and r.skip_reason for m in matrix.machines)
-        body.append(f'<tbody class="{"all-pass" if clean else "problem"}"><tr class="group">'
-                    f'<th colspan="{len(matrix.machines) + 1}">{escape(adapter_label(key))}</th></tr>')
-        for check in matrix.checks[key]:
-            cls = "all-pass" if matrix.all_passed(key, check) else "problem"
-            cells = []
-            for machine in matrix.machines:
-                cell = matrix.cell(key, check, machine)
-                if cell is None:
-                    cells.append('<td class="st-none">—</td>')
-                    continue
-                tip = cell.detail[:500] or ", ".join(
-                    ([f"{cell.examples} examples"] if cell.examples else [])
-                    + ([f"{cell.duration_s:.2f} s"] if isinstance(cell.duration_s, (int, float)) else []))
-                cells.append(f'<td class="st-{cell.status}" title="{escape(tip)}">'
-                             f"{STATUS_TEXT[cell.status]}</td>")
-            body.append(f'<tr class="{cls}"><td>{escape(check)}</td>{"".join(cells)}</tr>')
-        # An adapter skipped whole on a machine has no check rows: say so in its group.
-        skips = [m for m in matrix.machines if (r := matrix.runs.get((key, m))) and r.skip_reason]
-        if skips:
-            body.append('<tr class="problem"><td class="muted">(whole adapter)</td>' + "".join(
-                '<td class="st-skipped">skipped</td>' if m in skips else '<td class="st-none"></td>'
-                for m in matrix.machines) + "</tr>")
-        body.append("</tbody>")
-    out.append(f'<table id="conformance-matrix"><thead><tr><th>check</th>{head}</tr></thead>'
-               f'{"".join(body)}</table>')
-
+               f"{matrix.total('not_applicable')} not applicable, {matrix.total('skipped')} skipped. One grid per "
+               "machine: an adapter per row, a check per column; click a cell for its detail.</p>")
+    out.append(LEGEND + '<label><input type="checkbox" data-filter="conformance"> show only adapters with a '
+               "failure, a deviation or a skip</label>")
+    grids = machine_grids(matrix)
+    # Open: the machines with a failure, else the one that ran the most adapters.
+    failing = {m for m, *_ in matrix.failures()}
+    opened = failing or {max(grids, key=lambda g: len(g.adapters)).machine}
+    for grid in grids:
+        out.append(f'<details class="machine"{" open" if grid.machine in opened else ""}><summary>'
+                   f"{_machine_summary(matrix, grid.machine)}</summary>{_grid(grid)}</details>")
     failures = matrix.failures()
     if failures:
-        out.append('<h3>Failures</h3>')
+        out.append(f"<h3>Failures ({len(failures)})</h3>")
         for machine, key, check, cell in sorted(failures, key=lambda f: (f[1], f[2], f[0])):
             detail = cell.detail[:DETAIL_LIMIT] + ("\n… (truncated)" if len(cell.detail) > DETAIL_LIMIT else "")
             out.append(f"<details><summary><b>{escape(adapter_label(key))}</b> · <code>{escape(check)}</code> "
                        f"on <code>{escape(machine)}</code></summary><pre>{escape(detail)}</pre></details>")
+    return "".join(out) + "</section>"
+
+
+def differences_section(matrix: ConformanceMatrix, machines: list[MachineResults]) -> str:
+    """Where implementations part from gather semantics: per check, the adapters that deviate as
+    they declare and those that fail; declarations the runs contradict; the family views."""
+    out = ['<section id="differences"><h2>Where do implementations differ?</h2>'
+           "<p>Per check, the adapters that part from gather semantics on some machine: as they declare "
+           "(≠, the declared reason on hover) or undeclared (✗, a failure). Every other adapter matches "
+           "gather semantics on that check.</p>"]
+    table = deviations(matrix)
+    if table.empty:
+        out.append("<p>No adapter deviates anywhere.</p>")
+    else:
+        rows = []
+        for family, group in table.groupby("family", sort=False):
+            columns = []
+            for status in ("xfailed", "failed"):
+                mine = group[group["status"] == status]
+                columns.append("".join(
+                    f'<span class="chip st-{status}" title="{escape(r.reason)} ({escape(r.machines)})">'
+                    f"{escape(r.adapter)}</span>" for r in mine.itertuples()))
+            rows.append(f"<tr><td><code>{escape(family)}</code></td><td>{columns[0]}</td><td>{columns[1]}</td></tr>")
+        out.append('<table id="deviations"><thead><tr><th>check</th><th>declared deviations</th>'
+                   f'<th>failures</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
     mismatches = [[m, adapter_label(k), cap, str(d), str(o)]
                   for (k, m), run in matrix.runs.items() for cap, d, o in run.mismatches]
     if mismatches:
@@ -175,7 +231,7 @@ def conformance_section(matrix: ConformanceMatrix) -> str:
     if stale:
         out.append(f'<h3>Stale platform declarations</h3><p>{escape(STALE_INTRO)}</p>')
         out.append(_table(["adapter", "checks", "declared to hold where", "ran on"], stale))
-    return "".join(out) + "</section>"
+    return "".join(out) + "</section>" + families_section(machines)
 
 
 _FAMILY_CELL_CLASS = (("pass", "st-passed"), ("**FAIL**", "st-failed"), ("xfail", "st-xfailed"),
@@ -198,13 +254,15 @@ def families_section(machines: list[MachineResults]) -> str:
         tables = family_tables(machine.conformance["adapters"]) if machine.conformance else []
         if not tables:
             continue
-        out.append(f"<h3><code>{escape(machine.machine_id)}</code></h3>")
+        out.append(f'<details class="machine"><summary><h3><code>{escape(machine.machine_id)}</code></h3> '
+                   f'<span class="muted">{", ".join(escape(t.title) for t in tables)}</span></summary>')
         for t in tables:
             head = "".join(f"<th>{escape(h)}</th>" for h in t.headers)
             body = "".join("<tr>" + "".join(_family_cell(c) for c in row) + "</tr>" for row in t.rows)
             out.append(f"<h4>{escape(t.title)}</h4><p class=\"muted\">{escape(t.intro)}</p>"
                        + (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>" if t.rows else "")
                        + (f"<p>{escape(t.note)}</p>" if t.note else ""))
+        out.append("</details>")
     if not out:
         return ""
     return (f'<section id="families"><h2>{escape(FAMILIES_TITLE)}</h2><p>{escape(FAMILIES_INTRO)}</p>'
@@ -250,27 +308,21 @@ def _figure(path: Path, root: Path) -> str:
 
 
 def bench_section(machine: MachineResults, root: Path) -> str:
+    """One machine's benchmark tables, folded: its summary line says what it holds."""
     rows = machine.bench_rows or []
     counts = status_counts(rows)
     mid = escape(machine.machine_id)
-    out = [f'<h3 id="bench-{mid}">Machine <code>{mid}</code></h3>',
-           f"<p>{len(rows)} rows: {counts['ok']} measured, {counts['skipped']} skipped, {counts['error']} "
-           f"errors. Median time per call and GB/s; <b>bold</b> = fastest in its column. "
+    devices = ", ".join(sorted({str(r.get("device")) for r in rows if r.get("status") == "ok"})) or "nothing measured"
+    out = [f'<details class="machine"><summary><h3 id="bench-{mid}">Machine <code>{mid}</code></h3> '
+           f'<span class="muted">{escape(devices)}: {counts["ok"]} rows measured, {counts["skipped"]} skipped, '
+           f'{counts["error"]} errors</span></summary>',
+           f"<p>Median time per call and GB/s; <b>bold</b> = fastest in its column. "
            f"All rows: <code>{mid}/{escape(machine.bench_subdir)}bench.csv</code>.</p>"]
     profile = (machine.bench_meta or {}).get("profile")
     if profile and profile != "full":
         out.append(f"<p>Benchmark profile <b>{escape(str(profile))}</b> (no full-profile run on this machine).</p>")
     out += [f'<div class="warning">Benchmark part <b>{escape(part)}</b> FAILED: {escape(message)}</div>'
             for part, message in failed_parts(machine).items()]
-    summary = crossover(machine)
-    if summary is not None:
-        shaped = crossover_table(summary)
-        out.append("<h4>Crossover: where one-hot stops being competitive</h4>")
-        if shaped:
-            caption, headers, cells = shaped
-            out.append((f'<p class="muted">{escape(caption)}</p>' if caption else "") + _table(headers, cells))
-        else:
-            out.append(f"<p>{escape(str(summary))}</p>")
     out += [_pivot(p) for p in pivots(rows)]
     for status, title in (("error", "Errors"), ("skipped", "Skipped")):
         groups = not_measured(rows, status)
@@ -279,33 +331,86 @@ def bench_section(machine: MachineResults, root: Path) -> str:
                                                     [[a, d, r[:300], n] for a, d, r, n in groups]))
     if machine.plots:
         out.append("<h4>Plots</h4>" + "".join(_figure(p, root) for p in machine.plots))
-    return "".join(out)
+    return "".join(out) + "</details>"
+
+
+def fastest_rows(machines: list[MachineResults]) -> list[list[str]]:
+    """Per machine and headline table (device, pass, dim), the fastest adapter at the largest
+    vocabulary measured: the figure a reader compares first."""
+    out = []
+    for machine in machines:
+        for pivot in pivots(machine.bench_rows or []):
+            measured = [v for v in pivot.vocabs if pivot.best(v) is not None]
+            if not measured:
+                continue
+            vocab = measured[-1]
+            best = pivot.best(vocab)
+            cell = pivot.cells[(best, vocab)]
+            out.append([machine.machine_id, pivot.device, pivot.pass_, str(pivot.dim), _count(vocab),
+                        _count(pivot.n_ids), best, format_seconds(cell.median_s), format_gbps(cell.gbps)])
+    return out
+
+
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else "?"
+
+
+def speed_section(machines: list[MachineResults], root: Path) -> str:
+    benched = [m for m in machines if m.bench_rows is not None]
+    title = '<section id="benchmarks"><h2>How fast, on the CPU and on a GPU?</h2>'
+    if not benched:
+        return title + "<p>No machine has a bench.csv.</p></section>"
+    head = ("<p>Timings are never compared across machines: each machine has its own tables (open one below). "
+            "First, per machine and headline table, the fastest adapter at the largest vocabulary measured "
+            "(float32, uniform ids):</p>")
+    fastest = _table(["machine", "device", "pass", "dim", "vocab", "ids per call", "fastest", "time per call", "GB/s"],
+                     fastest_rows(benched))
+    return (title + head + fastest
+            + "".join(bench_section(m, root) for m in benched) + "</section>")
+
+
+def onehot_section(machines: list[MachineResults]) -> str:
+    """Per machine, where a one-hot matmul stops being competitive with the gather."""
+    out = []
+    for machine in machines:
+        summary = crossover(machine) if machine.bench_rows is not None else None
+        if summary is None:
+            continue
+        shaped = crossover_table(summary)
+        mid = escape(machine.machine_id)
+        table = (((f'<p class="muted">{escape(shaped[0])}</p>' if shaped[0] else "") + _table(*shaped[1:]))
+                 if shaped else f"<p>{escape(str(summary))}</p>")
+        rows = f"{len(shaped[2])} one-hot adapter × pass × dim rows" if shaped else ""
+        out.append(f'<details class="machine"{"" if out else " open"}><summary><h3 id="onehot-{mid}"><code>{mid}'
+                   f'</code></h3> <span class="muted">{rows}</span></summary>{table}</details>')
+    body = "".join(out) or "<p>No benchmark run recorded a crossover.</p>"
+    return ('<section id="onehot"><h2>Where does one-hot pay?</h2><p>A one-hot matmul against the gather of '
+            "the same framework, per table shape: where the one-hot is still competitive, and from which "
+            "vocabulary on it is not.</p>" + body + "</section>")
 
 
 def machine_card(machine: MachineResults) -> str:
     items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in machine_metadata(machine))
     mid = escape(machine.machine_id)
-    return f'<h3 id="machine-{mid}">Machine <code>{mid}</code></h3><dl class="meta">{items}</dl>'
+    return (f'<details class="machine"><summary><h3 id="machine-{mid}">Machine <code>{mid}</code></h3></summary>'
+            f'<dl class="meta">{items}</dl></details>')
 
 
 def render(data: ReportData) -> str:
     ids = ", ".join(m.machine_id for m in data.machines)
     parts = [f"<header><h1>embedding-harness report</h1><p>Generated {escape(data.generated)} · "
              f"{len(data.machines)} machine(s): {escape(ids)}</p></header>",
-             '<nav><a href="#conformance">Conformance</a><a href="#families">Compiled, options, bags</a>'
-             '<a href="#benchmarks">Benchmarks</a>'
+             '<nav><a href="#conformance">Does it conform?</a><a href="#differences">Where do they differ?</a>'
+             '<a href="#benchmarks">How fast?</a><a href="#onehot">Where does one-hot pay?</a>'
              '<a href="#machines">Machines</a></nav><main>']
     if data.problems:
         items = "".join(f"<li><code>{escape(p)}</code></li>" for p in data.problems)
         parts.append(f'<div class="warning" id="problems"><b>{len(data.problems)} results file(s) could not '
                      f"be used and were skipped:</b><ul>{items}</ul></div>")
     parts.append(conformance_section(data.matrix))
-    parts.append(families_section(data.machines))
-    benched = [m for m in data.machines if m.bench_rows is not None]
-    parts.append('<section id="benchmarks"><h2>Benchmarks</h2><p>Timings are never compared across '
-                 "machines: each machine has its own tables.</p>"
-                 + ("".join(bench_section(m, data.root) for m in benched) or "<p>No machine has a bench.csv.</p>")
-                 + "</section>")
+    parts.append(differences_section(data.matrix, data.machines))
+    parts.append(speed_section(data.machines, data.root))
+    parts.append(onehot_section(data.machines))
     parts.append('<section id="machines"><h2>Machines</h2>'
                  + "".join(machine_card(m) for m in data.machines) + "</section>")
     return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
