@@ -26,7 +26,6 @@ from harness.checks import CHECKS
 from harness.errors import CorruptResults, HarnessError
 from harness.platform import describe_conditions
 from harness.results import (
-    CHECK_STATUSES,
     atomic_write_json,
     atomic_write_text,
     current_status,
@@ -34,8 +33,9 @@ from harness.results import (
     read_json,
     set_aside,
 )
+from harness.schema import CHECK_STATUSES, CONFORMANCE_SCHEMA
 
-SCHEMA = "embedding-harness/conformance/1"
+SCHEMA = CONFORMANCE_SCHEMA
 STATUSES = CHECK_STATUSES
 STATUS_MARK = {"passed": "pass", "failed": "**FAIL**", "xfailed": "xfail", "not_applicable": "n/a", "skipped": "skip"}
 NOT_RUN = "–"

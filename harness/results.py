@@ -16,9 +16,6 @@ from harness.errors import CorruptResults
 from harness.machine import machine_id
 
 RESULTS_ROOT_ENV = "EMBEDDING_HARNESS_RESULTS"
-# A conformance cell's verdict. not_applicable: the check does not apply to this adapter (declared
-# so, or a dtype or variant it does not have); skipped: the adapter could not run on this machine.
-CHECK_STATUSES = ("passed", "failed", "xfailed", "not_applicable", "skipped")
 
 
 def current_status(status: str, adapter: dict) -> str:

@@ -20,8 +20,8 @@ from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import COLUMNS, adapters_meta, build_rows, copy_disagreements, run_denominators
 from harness.bench.sweep import get_profile, sized_rows
 from harness.errors import CorruptResults, HarnessError
-from harness.report.load import bench_key
 from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
+from harness.schema import bench_key
 
 PART_KEYS = ("profile", "timed", "started", "finished", "pytest_exit", "threads", "copy_bandwidth",
              "gemm_flops_per_s", "onehot_mem_budget", "self_check", "load_average", "device_copy_bandwidth",

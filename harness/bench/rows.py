@@ -7,15 +7,10 @@ import statistics
 from harness.bench import datasheets, metrics
 from harness.bench.sweep import Case, cases_for, get_profile
 from harness.dtypes import np_dtype
+from harness.schema import BENCH_COLUMNS
 
-COLUMNS = (
-    "adapter", "framework", "variant", "device", "dtype", "index_dtype", "pass", "vocab", "dim",
-    "n_ids", "pooling", "distribution", "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps",
-    "pct_copy_bw", "pct_peak_bw", "gflops", "peak_mem_bytes", "table_bytes", "fits_in_cache", "compile_s",
-    "wall_median_s", "output", "status", "skip_reason", "part", "run_id",
-)
-# Columns added after bench.csv files were committed: older files lack them (read as empty).
-LATER_COLUMNS = ("run_id", "pct_peak_bw", "output", "pooling")
+# bench.csv's columns, in order (their types and the row key: harness/schema.py).
+COLUMNS = BENCH_COLUMNS
 MEASURED = ("median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
             "peak_mem_bytes", "compile_s", "wall_median_s")
 

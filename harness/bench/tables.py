@@ -2,70 +2,39 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
-import math
 import statistics
 from collections import defaultdict
 
 from harness import mdtext
 from harness.bench.metrics import BYTES_FORMULA_MD
-from harness.bench.rows import COLUMNS, COPY_AGREEMENT, LATER_COLUMNS
+from harness.bench.rows import COLUMNS, COPY_AGREEMENT
 from harness.bench.sweep import PASSES, bag_rows, sized_rows
+from harness.schema import BENCH_LATER_COLUMNS, bench_csv_header, bench_csv_text, parse_bench_csv
 
 GPU_NOT_MEASURED = ("GPU figures are not yet measured: no CUDA device was visible to this run "
                     "(re-run `nox -s bench` on a machine with a GPU).")
 
 
 # --- csv ---------------------------------------------------------------------------------
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return "" if math.isnan(value) else format(value, ".6g")
-    return str(value)
-
-
 def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_value(row.get(c)) for c in COLUMNS])
-    return buf.getvalue()
+    return bench_csv_text(rows)
 
 
 def read_csv(text: str, default_run_id: str | None = None) -> list[dict]:
-    """bench.csv back into rows, numbers as numbers and empty cells as None. A table written
-    before rows carried their run id gets ``default_run_id`` (its bench_meta.json's run)."""
-    reader = csv.DictReader(io.StringIO(text))
-    found = tuple(reader.fieldnames or ())
-    missing = [c for c in COLUMNS if c not in found and c not in LATER_COLUMNS]
-    unknown = [c for c in found if c not in COLUMNS]
-    if missing or unknown or len(set(found)) != len(found):
-        raise ValueError(f"bench.csv columns are {reader.fieldnames}, expected {list(COLUMNS)}")
-    ints = {"vocab", "dim", "n_ids", "pooling", "rounds", "peak_mem_bytes", "table_bytes"}
-    floats = {"dup_rate", "median_s", "iqr_s", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
-              "compile_s", "wall_median_s"}
-    rows = []
-    for raw in reader:
-        row = {}
-        for key, value in raw.items():
-            if value == "":
-                row[key] = None
-            elif key in ints:
-                row[key] = int(float(value))
-            elif key in floats:
-                row[key] = float(value)
-            else:
-                row[key] = value
+    """bench.csv back into rows (harness/schema.py's types; empty cells as None), refusing a table
+    whose columns are not bench.csv's. A table written before rows carried their run id gets
+    ``default_run_id`` (its bench_meta.json's run)."""
+    header = bench_csv_header(text)
+    missing = [c for c in COLUMNS if c not in header and c not in BENCH_LATER_COLUMNS]
+    unknown = [c for c in header if c not in COLUMNS]
+    if missing or unknown or len(set(header)) != len(header):
+        raise ValueError(f"bench.csv columns are {header}, expected {list(COLUMNS)}")
+    _, rows = parse_bench_csv(text)
+    for row in rows:
         row.setdefault("run_id", default_run_id)
-        for column in LATER_COLUMNS:
+        for column in BENCH_LATER_COLUMNS:
             row.setdefault(column, None)
-        rows.append(row)
     return rows
 
 

@@ -87,7 +87,7 @@ def pivots(rows: list[dict]) -> list[Pivot]:
                 several_index_dtypes = len({r["index_dtype"] for r in at_dim}) > 1
                 pivot = Pivot(device, pass_, dtype, distribution, dim, n_ids,
                               vocabs=_ordered(r["vocab"] for r in at_dim))
-                for r in sorted(at_dim, key=lambda r: (r["adapter"], r["index_dtype"])):
+                for r in sorted(at_dim, key=lambda r: (r["adapter"], r["index_dtype"] or "")):
                     label = f"{r['adapter']} [{r['index_dtype']}]" if several_index_dtypes else r["adapter"]
                     if label not in pivot.rows:
                         pivot.rows.append(label)

@@ -53,11 +53,9 @@ from harness.errors import HarnessError
 from harness.report.benchtables import format_seconds
 from harness.report.load import (
     BENCH_FILE,
-    BENCH_KEY,
     BENCH_META_FILE,
     CONFORMANCE_FILE,
     MachineResults,
-    bench_key,
     holds_machine_results,
     is_machine_dir,
     load_bench_csv,
@@ -67,6 +65,7 @@ from harness.report.load import (
 )
 from harness.report.markdown import table
 from harness.report.merge import adapter_label
+from harness.schema import BENCH_KEY, bench_key
 
 DEFAULT_FLOOR = 0.05
 VERDICT_ORDER = ("slower", "faster", "status changed", "unchanged", "indistinguishable", "not measured", "added",

@@ -2,21 +2,28 @@
 
 Every reader either returns clean data or raises ``CorruptResults`` with a one-line message
 that names the file. ``load_root`` turns those into ``problems`` and goes on with the rest,
-so one bad file never costs the whole report. Only the standard library is used: the
-report must build on a machine that has nothing but the harness installed.
+so one bad file never costs the whole report. Only the standard library is used: results must
+be readable where nothing but the harness is installed (the HTML report's views need pandas).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness.errors import CorruptResults
-from harness.results import CHECK_STATUSES, current_status, read_json
+from harness.results import current_status, read_json
+from harness.schema import (
+    ADAPTER_REQUIRED,
+    BENCH_REQUIRED,
+    CHECK_REQUIRED,
+    CHECK_STATUSES,
+    CONFORMANCE_REQUIRED,
+    CONFORMANCE_SCHEMA,
+    bench_csv_header,
+    bench_key,
+    parse_bench_csv,
+)
 
 CONFORMANCE_FILE = "conformance.json"
 BENCH_FILE = "bench.csv"
@@ -27,30 +34,6 @@ RESULT_FILES = (CONFORMANCE_FILE, BENCH_FILE, BENCH_META_FILE)
 
 # Folders under results/ that hold report or test outputs, never a machine's results.
 RESERVED_DIRS = frozenset({"artifacts", "screenshots", "report-assets"})
-
-CONFORMANCE_SCHEMA = "embedding-harness/conformance/1"
-BENCH_STATUSES = ("ok", "skipped", "error")
-
-# A benchmark row's identity: two rows with the same key measure the same thing.
-BENCH_KEY = ("adapter", "device", "dtype", "index_dtype", "pass", "vocab", "dim", "n_ids", "pooling", "distribution")
-BENCH_INT_COLUMNS = ("vocab", "dim", "n_ids", "pooling")
-BENCH_FLOAT_COLUMNS = (
-    "dup_rate", "median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
-    "peak_mem_bytes", "table_bytes", "compile_s", "wall_median_s",
-)
-# Columns the report reads; any others are carried along untouched. A table without one of them
-# is refused: a renamed column must never become data the report silently leaves out.
-# Key columns added after tables were committed: a table without one holds no such rows (no bags).
-BENCH_LATER_KEYS = ("pooling",)
-BENCH_REQUIRED = (*(c for c in BENCH_KEY if c not in BENCH_LATER_KEYS), "framework", "variant", "median_s", "iqr_s",
-                  "gbps", "status", "skip_reason")
-# The same for conformance.json: the keys the report reads, by level, with the types they must have
-# (None allowed where the writer records "none"). Other keys are carried along untouched.
-_NUMBER = (int, float)
-CONFORMANCE_REQUIRED = {"machine": dict, "created": str, "hypothesis_profile": str}
-ADAPTER_REQUIRED = {"versions": dict, "declared": dict, "observed": dict, "skip_reason": (str, type(None)),
-                    "checks": list}
-CHECK_REQUIRED = {"detail": str, "examples": (int, type(None)), "duration_s": (*_NUMBER, type(None))}
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk with its fixed CRC: a truncated PNG lacks it
@@ -154,20 +137,8 @@ def load_conformance(path: Path) -> dict:
     return data
 
 
-def _number(text: str, kind: type) -> float | int | None:
-    text = text.strip()
-    if not text:
-        return None
-    value = float(text)
-    if kind is int:
-        if not value.is_integer():
-            raise ValueError(f"{text!r} is not an integer")
-        return int(value)
-    return value
-
-
 def load_bench_csv(path: Path) -> list[dict]:
-    """Rows of a validated ``bench.csv``: ints for sizes, floats for measurements, None if empty.
+    """Rows of a validated ``bench.csv`` (harness/schema.py's types, None for empty cells).
 
     A row with too few or too many cells (a truncated write), an unknown status or an ``ok``
     row without a positive median rejects the whole file: half a table is not trustworthy."""
@@ -180,41 +151,15 @@ def load_bench_csv(path: Path) -> list[dict]:
         raise _corrupt(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})", rerun) from None
     if not text.strip():
         raise _corrupt(path, "empty file", rerun)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    header = bench_csv_header(text)
     missing = [c for c in BENCH_REQUIRED if c not in header]
     if missing:
         raise _corrupt(path, f"missing column(s) {', '.join(missing)}", rerun)
-    rows = []
     try:
-        for row in reader:
-            line = reader.line_num
-            if None in row or any(v is None for v in row.values()):
-                raise _corrupt(path, f"line {line} has {len(header) + len(row.get(None) or [])} cells "
-                                     f"but the header has {len(header)} (truncated file?)", rerun)
-            if row["status"] not in BENCH_STATUSES:
-                raise _corrupt(path, f"line {line}: status {row['status']!r} is not one of "
-                                     f"{', '.join(BENCH_STATUSES)} (truncated file?)", rerun)
-            clean: dict[str, Any] = dict(row)
-            for column in BENCH_INT_COLUMNS:
-                clean[column] = _number(row.get(column, ""), int)
-            for column in BENCH_FLOAT_COLUMNS:
-                if column in row:
-                    clean[column] = _number(row[column], float)
-            if row["status"] == "ok":
-                median = clean["median_s"]
-                if median is None or not math.isfinite(median) or median <= 0:
-                    raise _corrupt(path, f"line {line}: status ok but median_s is {row['median_s']!r}", rerun)
-            rows.append(clean)
+        _, rows = parse_bench_csv(text)
     except ValueError as exc:
-        raise _corrupt(path, f"line {reader.line_num}: bad number ({exc})", rerun) from None
-    except csv.Error as exc:
-        raise _corrupt(path, f"line {reader.line_num}: {exc}", rerun) from None
+        raise _corrupt(path, str(exc), rerun) from None
     return _dedupe(rows)
-
-
-def bench_key(row: dict) -> tuple:
-    return tuple("" if row.get(c) is None else str(row[c]) for c in BENCH_KEY)
 
 
 def _dedupe(rows: list[dict]) -> list[dict]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.platform import describe_conditions, rule_coverage
-from harness.report.load import CHECK_STATUSES, MachineResults, load_root
+from harness.report.load import MachineResults, load_root
+from harness.schema import CHECK_STATUSES, MACHINE_FIELDS
 
 AdapterKey = tuple[str, str]  # (adapter id, device)
 
@@ -120,9 +121,6 @@ def conformance_matrix(machines: list[MachineResults]) -> ConformanceMatrix:
 
 # ---- machine metadata ------------------------------------------------------------------------
 
-# The fields of harness.machine.metadata(), as conformance.json and bench_meta.json record them.
-MACHINE_FIELDS = frozenset({"machine_id", "cpu_model", "cpu_count", "cpu_affinity", "memory_bytes",
-                            "l2_cache_bytes", "l3_cache_bytes", "gpus", "os", "python", "git", "thread_env"})
 PREFERRED_KEYS = (
     "machine_id", "cpu_model", "cpu_count", "cpu_affinity", "memory_bytes", "l2_cache_bytes",
     "l3_cache_bytes", "gpus", "os", "python", "git.commit", "git.dirty",

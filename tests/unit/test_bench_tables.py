@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from harness import schema
 from harness.bench import rows as rows_mod
 from harness.bench import tables
 
@@ -87,8 +88,8 @@ def test_unavailable_adapter_becomes_skipped_rows_and_a_measured_part_wins():
 
 
 def test_csv_cells_are_plain():
-    assert tables._csv_value(None) == "" and tables._csv_value(float("nan")) == ""
-    assert tables._csv_value(0.000123456789) == "0.000123457" and tables._csv_value(7) == "7"
+    assert schema.bench_cell(None) == "" and schema.bench_cell(float("nan")) == ""
+    assert schema.bench_cell(0.000123456789) == "0.000123457" and schema.bench_cell(7) == "7"
     with pytest.raises(ValueError, match="columns"):
         tables.read_csv("a,b\n1,2\n")
 
@@ -162,7 +163,7 @@ def test_a_bench_csv_written_before_pct_peak_bw_existed_still_reads():
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(old_columns)
-    writer.writerow([tables._csv_value(rows[0].get(c)) for c in old_columns])
+    writer.writerow([schema.bench_cell(rows[0].get(c)) for c in old_columns])
     back = tables.read_csv(buffer.getvalue())
     assert back[0]["pct_peak_bw"] is None and back[0]["median_s"] == pytest.approx(rows[0]["median_s"])
     with pytest.raises(ValueError, match="columns"):

@@ -1,0 +1,60 @@
+"""One schema (harness/schema.py): what the writers write is what every reader reads, with the
+same types, whichever reader it is."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from real_results import MACHINES
+
+from harness import machine, schema
+from harness.bench import rows as rows_mod
+from harness.bench import tables
+from harness.report.load import load_bench_csv
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    return type(a) is type(b) and a == b
+
+
+def test_both_bench_csv_readers_read_the_writers_file_alike(real_results):
+    """The bench's own reader (finalize, README) and the report's loader: same rows, same types."""
+    path = real_results.bench_csv(MACHINES[0])
+    own = {schema.bench_key(r): r for r in tables.read_csv(path.read_text())}
+    loaded = {schema.bench_key(r): r for r in load_bench_csv(path)}
+    assert own.keys() == loaded.keys() and len(own) > 10
+    for key, row in own.items():
+        theirs = loaded[key]
+        differing = {c: (row[c], theirs.get(c)) for c in schema.BENCH_COLUMNS if not _same(row[c], theirs.get(c))}
+        assert differing == {}, key
+    typed = next(r for r in own.values() if r["status"] == "ok")
+    for column, kind in schema.BENCH_COLUMN_TYPES.items():
+        assert typed[column] is None or isinstance(typed[column], kind), (column, typed[column])
+    assert isinstance(typed["rounds"], int) and isinstance(typed["vocab"], int) and isinstance(typed["gbps"], float)
+
+
+def test_the_writers_columns_are_the_schemas():
+    assert rows_mod.COLUMNS == schema.BENCH_COLUMNS
+    assert tables.to_csv([]).strip().split(",") == list(schema.BENCH_COLUMNS)
+    columns = set(schema.BENCH_COLUMNS)
+    assert set(schema.BENCH_KEY) <= columns and set(schema.BENCH_REQUIRED) <= columns
+    assert set(schema.BENCH_LATER_COLUMNS) <= columns
+
+
+def test_machine_metadata_writes_exactly_the_schemas_fields():
+    assert tuple(machine.metadata()) == schema.MACHINE_FIELDS
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("adapter,status,median_s,vocab\na,ok,0.5,12\nb,ok,0.5\n", "line 3 has 3 cells but the header has 4"),
+    ("adapter,status,median_s,vocab\na,ok,0.5,12.5\n", "line 2: bad number (vocab '12.5' is not an integer)"),
+    ("adapter,status,median_s,vocab\na,fine,0.5,12\n", "line 2: status 'fine' is not one of ok, skipped, error"),
+    ("adapter,status,median_s,vocab\na,ok,,12\n", "line 2: status ok but median_s is ''"),
+])
+def test_a_damaged_table_is_refused_naming_the_line(text, problem):
+    with pytest.raises(ValueError) as err:
+        schema.parse_bench_csv(text)
+    assert str(err.value).startswith(problem)
