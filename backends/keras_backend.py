@@ -34,35 +34,206 @@ from harness.errors import FrameworkUnavailable
 from harness.framework import Framework
 
 _ALL_INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
-_WEIGHT_DTYPES = {
-    "tensorflow": ("float16", "bfloat16", "float32", "float64"),
-    "jax": ("float16", "bfloat16", "float32"),  # x64 off: float64 would become float32
-    "torch": ("float16", "bfloat16", "float32", "float64"),
-}
-# Embedding's own id handling per backend, as the index_dtypes and probe checks observe it
-# (keras-team/keras#18449 tabulates ops.take's out-of-range behaviour per backend).
-_GATHER_IDS = {
-    "tensorflow": (_ALL_INTS + ("float32",), "wrap", "raise"),
-    "jax": (_ALL_INTS + ("float32",), "wrap", "nan"),
-    "torch": (tuple(d for d in _ALL_INTS if d != "uint64") + ("float32",), "wrap", "raise"),
-}
-# keras.ops.one_hot: zeros for out-of-range ids, except the torch backend, which raises.
-_ONEHOT_IDS = {
-    "tensorflow": (_ALL_INTS + ("float32",), "zeros", "zeros"),
-    "jax": (_ALL_INTS + ("float32",), "zeros", "zeros"),
-    "torch": (tuple(d for d in _ALL_INTS if d != "uint64") + ("float32",), "zeros", "raise"),
-}
-# On CPU; GPU matmuls keep subnormals.
-_FLUSHING_MATMULS = {"tensorflow": ("float32", "bfloat16", "float64"), "jax": ("float32", "bfloat16"),
-                     "torch": ()}
-# Where the one-hot matmul loses -0.0 (None: every device); cuBLAS under XLA keeps it.
-_NEGATIVE_ZERO_LOST_ON = {"tensorflow": None, "jax": "cpu", "torch": None}
-# Where Embedding's gradient accumulates in the weight dtype (None: every device).
-_SATURATES_ON = {"tensorflow": "cpu", "jax": None, "torch": "cpu"}
+_NOT_UINT64 = tuple(d for d in _ALL_INTS if d != "uint64") + ("float32",)
 # Keras type promotion maps float64 to float32 except on TensorFlow ("aligned with JAX",
 # keras/src/backend/common/dtypes.py BIT64_TO_BIT32_DTYPE), so ops.matmul - and Dense -
 # return float32 for float64 inputs on torch.
 _FLOAT64_DEMOTED = "Keras type promotion turns float64 @ float64 into float32 on the torch backend"
+
+
+class _Backend:
+    """What Keras does differently on one backend: the facts the declarations state, and the
+    backend's own plumbing (device names, gradients, synchronisation, compiling) behind one
+    interface, so the adapters below never ask which backend they run on."""
+
+    name = ""
+    weight_dtypes = ("float16", "bfloat16", "float32", "float64")
+    # Embedding's own id handling (index dtypes, negative ids, ids >= V), as the index_dtypes and
+    # probe checks observe it (keras-team/keras#18449 tabulates ops.take's out-of-range behaviour).
+    gather_ids = (_ALL_INTS + ("float32",), "wrap", "raise")
+    # keras.ops.one_hot: zeros for out-of-range ids.
+    onehot_ids = (_ALL_INTS + ("float32",), "zeros", "zeros")
+    sparse_gradient = False
+    saturates_on: str | None = "cpu"  # where Embedding's gradient accumulates in the weight dtype
+    flushing_matmuls: tuple = ()  # dtypes whose CPU matmul flushes subnormals (GPU ones keep them)
+    negative_zero_lost_on: str | None = None  # where the one-hot matmul loses -0.0 (None: everywhere)
+    tf32_on_gpu = False
+    gather_rules: tuple = ()  # further platform deviations of the gather
+    onehot_deviations: dict = {}
+    # Layers called statelessly, the table passed in (JAX); else the layer holds the table.
+    stateless = False
+
+    def after_import(self) -> None:
+        """Set up the backend once Keras imported it."""
+
+    def sees_gpu(self) -> bool:
+        raise NotImplementedError
+
+    def keras_device(self, device: str) -> str:
+        return "cpu:0" if device == "cpu" else "gpu:0"
+
+    def place(self, tensor, device: str):
+        return tensor
+
+    def no_grad(self):
+        return contextlib.nullcontext()
+
+    def gradient(self, variable, call, upstream):
+        """d(sum(call() * upstream)) / d(variable) for a layer that holds its table."""
+        raise NotImplementedError
+
+    def is_sparse(self, gradient) -> bool:
+        return False
+
+    def dense(self, value):
+        return value
+
+    def synchronize(self, value, device: str) -> None:
+        pass
+
+    def compile(self, fn):
+        return fn
+
+    def prepare_jit(self) -> None:
+        """Before a model is compiled with jit_compile=True."""
+
+    def jit_declared(self, declared: Declared, variant: str) -> Declared:
+        """What compiling the model changes in the declarations (observed)."""
+        return declared
+
+
+class _OnTensorflow(_Backend):
+    name = "tensorflow"
+    sparse_gradient = True
+    flushing_matmuls = ("float32", "bfloat16", "float64")
+    tf32_on_gpu = True
+
+    def sees_gpu(self):
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+
+    def gradient(self, variable, call, upstream):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            out = call()
+        return tape.gradient(out, variable.value, output_gradients=upstream)
+
+    def is_sparse(self, gradient):
+        import tensorflow as tf
+
+        return isinstance(gradient, tf.IndexedSlices)
+
+    def dense(self, value):
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(value) if isinstance(value, tf.IndexedSlices) else value
+
+    def synchronize(self, value, device):
+        if device != "cpu":
+            import tensorflow as tf
+
+            tf.test.experimental.sync_devices()
+
+    def compile(self, fn):
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+
+    def jit_declared(self, declared, variant):
+        # Observed (Keras 3.15, TensorFlow 2.21, CPU): under XLA the gather clamps ids >= V to the
+        # last row where eager Embedding raises; Keras has already wrapped negative ids (i + V).
+        return replace(declared, out_of_range="clamp") if variant == "gather" else declared
+
+
+class _OnJax(_Backend):
+    name = "jax"
+    weight_dtypes = ("float16", "bfloat16", "float32")  # x64 off: float64 would become float32
+    gather_ids = (_ALL_INTS + ("float32",), "wrap", "nan")
+    saturates_on = None
+    flushing_matmuls = ("float32", "bfloat16")
+    negative_zero_lost_on = "cpu"  # cuBLAS under XLA keeps it
+    tf32_on_gpu = True
+    gather_rules = (XLA_CPU_GATHER_FLUSHES_BF16,)
+    onehot_deviations = JAX_ONEHOT_NARROW_IOTA  # ops.one_hot is jax.nn.one_hot
+    stateless = True
+
+    def after_import(self):
+        import jax
+
+        jax_backend.share_compiled_programs(jax)
+
+    def sees_gpu(self):
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+
+    def place(self, tensor, device):
+        import jax
+
+        # committed: a jitted call outside the device scope must stay on this device too
+        return jax.device_put(tensor, jax.devices("cpu" if device == "cpu" else "gpu")[0])
+
+    def synchronize(self, value, device):
+        import jax
+
+        jax.block_until_ready(value)
+
+    def compile(self, fn):
+        import jax
+
+        return jax.jit(fn)
+
+
+class _OnTorch(_Backend):
+    name = "torch"
+    gather_ids = (_NOT_UINT64, "wrap", "raise")
+    onehot_ids = (_NOT_UINT64, "zeros", "raise")  # the torch backend's one_hot raises for ids >= V
+    onehot_deviations = {c: _FLOAT64_DEMOTED for c in (
+        "forward[float64]", "gradient[float64]", "subnormals_preserved[float64]")}
+
+    def sees_gpu(self):
+        import torch
+
+        return torch.cuda.is_available()
+
+    def keras_device(self, device):
+        # The torch backend compares device strings, and a variable built under "cpu:0" is copied
+        # (losing its gradient) on "cpu".
+        return "cpu" if device == "cpu" else "cuda"
+
+    def no_grad(self):
+        import torch
+
+        return torch.no_grad()
+
+    def gradient(self, variable, call, upstream):
+        variable.value.grad = None
+        call().backward(upstream)
+        return variable.value.grad
+
+    def synchronize(self, value, device):
+        if device != "cpu":
+            import torch
+
+            torch.cuda.synchronize()
+
+    def prepare_jit(self):
+        import torch
+
+        torch_backend.allow_recompiles(torch)  # else past 8 shapes dynamo runs the steps eagerly, unreported
+
+    def jit_declared(self, declared, variant):
+        if variant != "gather":
+            return declared
+        # Inductor's backward, as for torch-gather-compile: float32 accumulation (no saturation)
+        # with atomic adds from every CPU thread (observed, torch 2.13).
+        kept = tuple(d for d in declared.platform_deviations if "low_precision_accumulation" not in d.checks)
+        return replace(declared, platform_deviations=(*kept, INDUCTOR_CPU_ATOMIC_BACKWARD))
+
+
+_BACKENDS = {b.name: b for b in (_OnTensorflow(), _OnJax(), _OnTorch())}
 
 
 def _process_backend() -> str:
@@ -84,12 +255,7 @@ def _keras(backend: str):
         raise FrameworkUnavailable("keras is not installed: pip install 'embedding-harness[keras]'") from None
     except Exception as exc:  # Keras imports its backend; a missing backend raises here.
         raise FrameworkUnavailable(f"keras on {backend} is unavailable: {exc}".splitlines()[0]) from None
-    if backend == "jax":
-        import jax
-
-        from backends.jax_backend import share_compiled_programs
-
-        share_compiled_programs(jax)
+    _BACKENDS[backend].after_import()
     return keras
 
 
@@ -115,6 +281,7 @@ class KerasEmbedding(EmbeddingAdapter):
     def __init__(self, backend: str, device: str = "cpu"):
         self.keras = _keras(backend)
         self.backend = backend
+        self.on = _BACKENDS[backend]
         self.device = device
         if device != "cpu":
             self._require_gpu()
@@ -125,29 +292,16 @@ class KerasEmbedding(EmbeddingAdapter):
         self.declared = self._declare()
 
     def _require_gpu(self):
-        if self.backend == "torch":
-            import torch
-
-            ok = torch.cuda.is_available()
-        elif self.backend == "jax":
-            import jax
-
-            ok = any(d.platform == "gpu" for d in jax.devices())
-        else:
-            import tensorflow as tf
-
-            ok = bool(tf.config.list_physical_devices("GPU"))
-        if not ok:
+        if not self.on.sees_gpu():
             raise FrameworkUnavailable(f"keras on {self.backend} sees no GPU")
 
     def _declare(self) -> Declared:
-        index_dtypes, negative, oob = _GATHER_IDS[self.backend]
-        dtypes = _WEIGHT_DTYPES[self.backend]
+        index_dtypes, negative, oob = self.on.gather_ids
+        dtypes = self.on.weight_dtypes
         return Declared(
             weight_dtypes=dtypes, index_dtypes=index_dtypes, negative_index=negative,
-            out_of_range=oob, gradient="sparse" if self.backend == "tensorflow" else "dense",
-            platform_deviations=(saturates(dtypes, device_type=_SATURATES_ON[self.backend]),
-                                 *((XLA_CPU_GATHER_FLUSHES_BF16,) if self.backend == "jax" else ())),
+            out_of_range=oob, gradient="sparse" if self.on.sparse_gradient else "dense",
+            platform_deviations=(saturates(dtypes, device_type=self.on.saturates_on), *self.on.gather_rules),
             options=("mask_zero",),
         )
 
@@ -161,11 +315,7 @@ class KerasEmbedding(EmbeddingAdapter):
         return {"keras_backend": self.backend, "keras_device": self._keras_device()}
 
     def _keras_device(self) -> str:
-        # Spelled as each backend names its default devices: the torch backend compares device
-        # strings, and a variable built under "cpu:0" is copied (losing its gradient) on "cpu".
-        if self.backend == "torch":
-            return "cpu" if self.device == "cpu" else "cuda"
-        return "cpu:0" if self.device == "cpu" else "gpu:0"
+        return self.on.keras_device(self.device)  # spelled as each backend names its devices
 
     def _device_scope(self):
         return self.keras.device(self._keras_device()) if hasattr(self.keras, "device") else contextlib.nullcontext()
@@ -185,7 +335,7 @@ class KerasEmbedding(EmbeddingAdapter):
 
     @_on_device
     def output_mask(self, weights, ids):
-        if self.backend == "jax":
+        if self.on.stateless:
             return self._layer(weights.shape[0], weights.shape[1], dtype_name(weights.dtype)).compute_mask(ids)
         return weights.compute_mask(ids)
 
@@ -213,17 +363,13 @@ class KerasEmbedding(EmbeddingAdapter):
             tensor = ops.cast(ops.convert_to_tensor(array.astype(np.float32)), "bfloat16")
         else:
             tensor = ops.convert_to_tensor(array)
-        if self.backend == "jax":  # committed: a jitted call outside the scope must stay here too
-            import jax
-
-            tensor = jax.device_put(tensor, jax.devices("cpu" if self.device == "cpu" else "gpu")[0])
-        return tensor
+        return self.on.place(tensor, self.device)
 
     @_on_device
     def prepare_weights(self, weights):
         name = dtype_name(weights.dtype)
-        if self.backend == "jax":
-            return self._native(weights)  # stateless: the layer takes the table as an argument
+        if self.on.stateless:
+            return self._native(weights)  # the layer takes the table as an argument
         layer = self._new_layer(weights.shape[0], weights.shape[1], name)
         self._table(layer).assign(self._native(weights))
         return layer
@@ -238,81 +384,41 @@ class KerasEmbedding(EmbeddingAdapter):
 
     @_on_device
     def forward(self, weights, ids):
-        if self.backend == "jax":
+        if self.on.stateless:
             layer = self._layer(weights.shape[0], weights.shape[1], dtype_name(weights.dtype))
             return layer.stateless_call([weights], [], ids)[0]
-        if self.backend == "torch":
-            import torch
-
-            with torch.no_grad():
-                return self._call(weights, ids)
-        return self._call(weights, ids)
+        with self.on.no_grad():
+            return self._call(weights, ids)
 
     @_on_device
     def gradient(self, weights, ids, upstream):
-        if self.backend == "jax":
+        if self.on.stateless:  # the vector-Jacobian product of the stateless forward (JAX)
             import jax
 
             _, pullback = jax.vjp(lambda w: self.forward(w, ids), weights)
             return pullback(upstream)[0]
-        table = self._table(weights)
-        if self.backend == "torch":
-            table.value.grad = None
-            self._call(weights, ids).backward(upstream)
-            return table.value.grad
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            out = self._call(weights, ids)
-        return tape.gradient(out, table.value, output_gradients=upstream)
+        return self.on.gradient(self._table(weights), lambda: self._call(weights, ids), upstream)
 
     def is_sparse(self, gradient):
-        if self.backend != "tensorflow":
-            return False
-        import tensorflow as tf
-
-        return isinstance(gradient, tf.IndexedSlices)
+        return self.on.is_sparse(gradient)
 
     def to_numpy(self, value):
-        if self.backend == "tensorflow":
-            import tensorflow as tf
-
-            if isinstance(value, tf.IndexedSlices):
-                value = tf.convert_to_tensor(value)
+        value = self.on.dense(value)
         ops = self.keras.ops
         if hasattr(value, "dtype") and "bfloat16" in str(value.dtype):
             return ops.convert_to_numpy(ops.cast(value, "float32")).astype(np_dtype("bfloat16"))
         return ops.convert_to_numpy(value)
 
     def table_of(self, weights):
-        if self.backend == "jax":
+        if self.on.stateless:
             return self.to_numpy(weights)
         return self.to_numpy(self._table(weights).value)
 
     def synchronize(self, value):
-        if self.backend == "jax":
-            import jax
-
-            jax.block_until_ready(value)
-        elif self.device != "cpu" and self.backend == "torch":
-            import torch
-
-            torch.cuda.synchronize()
-        elif self.device != "cpu":
-            import tensorflow as tf
-
-            tf.test.experimental.sync_devices()
+        self.on.synchronize(value, self.device)
 
     def compile(self, fn):
-        if self.backend == "jax":
-            import jax
-
-            return jax.jit(fn)
-        if self.backend == "tensorflow":
-            import tensorflow as tf
-
-            return tf.function(fn, reduce_retracing=True)
-        return fn
+        return self.on.compile(fn)
 
 
 class KerasOneHotDense(KerasEmbedding):
@@ -324,18 +430,14 @@ class KerasOneHotDense(KerasEmbedding):
     variant = "onehot"
 
     def _declare(self) -> Declared:
-        index_dtypes, negative, oob = _ONEHOT_IDS[self.backend]
-        deviations = dict(JAX_ONEHOT_NARROW_IOTA) if self.backend == "jax" else {}  # ops.one_hot is jax's
-        if self.backend == "torch":
-            deviations.update({c: _FLOAT64_DEMOTED for c in (
-                "forward[float64]", "gradient[float64]", "subnormals_preserved[float64]")})
-        tf32 = self.device != "cpu" and self.backend in ("tensorflow", "jax")
+        index_dtypes, negative, oob = self.on.onehot_ids
+        tf32 = self.device != "cpu" and self.on.tf32_on_gpu
         return Declared(
-            weight_dtypes=_WEIGHT_DTYPES[self.backend], index_dtypes=index_dtypes,
+            weight_dtypes=self.on.weight_dtypes, index_dtypes=index_dtypes,
             negative_index=negative, out_of_range=oob, gradient="dense",
-            matmul_precision="tf32" if tf32 else "float32", deviations=deviations,
-            platform_deviations=onehot_rules(_FLUSHING_MATMULS[self.backend],
-                                             negative_zero_device=_NEGATIVE_ZERO_LOST_ON[self.backend]),
+            matmul_precision="tf32" if tf32 else "float32", deviations=dict(self.on.onehot_deviations),
+            platform_deviations=onehot_rules(self.on.flushing_matmuls,
+                                             negative_zero_device=self.on.negative_zero_lost_on),
         )
 
     def _new_layer(self, vocab: int, dim: int, dtype: str):
@@ -359,7 +461,7 @@ class KerasOneHotDense(KerasEmbedding):
 
     @_on_device
     def forward(self, weights, ids):
-        if self.backend != "jax":
+        if not self.on.stateless:
             return super().forward(weights, ids)
         layer = self._layer(weights.shape[0], weights.shape[1], dtype_name(weights.dtype))
         one_hot = self._one_hot_rows(ids, weights.shape[0], weights.dtype)
@@ -414,32 +516,17 @@ class _JitCompiled:
         self.eager_twin = f"keras-{backend}-{self.variant}{suffix}"
         self.id = f"keras-{backend}-{self.variant}-jit{suffix}"
         self.gather_twin = f"keras-{backend}-gather-jit{suffix}"
-        if backend == "torch":
-            import torch
-
-            from backends.torch_backend import allow_recompiles
-
-            allow_recompiles(torch)  # else past 8 shapes dynamo runs the steps eagerly, unreported
+        self.on.prepare_jit()
         self._models: dict = {}
 
     def _declare(self) -> Declared:
         # The gradient is read from the table the optimizer updated (a dense array), so its
         # representation is not observed. The layer options and their mask are the eager
-        # adapter's business (a model's predict returns no mask). Observed (Keras 3.15,
-        # TensorFlow 2.21, CPU): under XLA the gather clamps ids >= V to the last row where eager
-        # Embedding raises; Keras has already wrapped negative ids (i + V), so those still read
-        # from the end.
+        # adapter's business (a model's predict returns no mask).
         declared = replace(super()._declare(), gradient="dense", options=(), not_applicable={
             "gradient_representation": "the gradient is read from the table an SGD step updated, which does not "
                                        "show the representation the optimizer received"})
-        if self.backend == "tensorflow" and self.variant == "gather":
-            declared = replace(declared, out_of_range="clamp")
-        if self.backend == "torch" and self.variant == "gather":
-            # Inductor's backward, as for torch-gather-compile: float32 accumulation (no
-            # saturation) with atomic adds from every CPU thread (observed, torch 2.13).
-            kept = tuple(d for d in declared.platform_deviations if "low_precision_accumulation" not in d.checks)
-            declared = replace(declared, platform_deviations=(*kept, INDUCTOR_CPU_ATOMIC_BACKWARD))
-        return declared
+        return self.on.jit_declared(declared, self.variant)
 
     def _key(self, table, ids) -> tuple:
         """A model per table shape and dtype and per id rank, as a model's Input fixes the rank:
