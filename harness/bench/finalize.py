@@ -17,7 +17,14 @@ from pathlib import Path
 
 from harness.bench import crossover, parts, plots, tables
 from harness.bench.metrics import BYTES_FORMULA_MD
-from harness.bench.rows import COLUMNS, adapters_meta, build_rows, copy_disagreements, run_denominators
+from harness.bench.rows import (
+    COLUMNS,
+    adapters_meta,
+    benchmark_timings,
+    build_rows,
+    copy_disagreements,
+    run_denominators,
+)
 from harness.bench.sweep import get_profile, sized_rows
 from harness.errors import CorruptResults, HarnessError
 from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
@@ -91,7 +98,8 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
         raise HarnessError(f"run {manifest['run_id']} in {rdir} has no usable part "
                            f"(failed: {', '.join(f'{p}: {m}' for p, m in failed.items()) or 'none recorded'})")
     denominators = run_denominators(records)
-    new_rows = build_rows(records, denominators)
+    timings = {key: t for doc in docs.values() for key, t in benchmark_timings(doc).items()}
+    new_rows = build_rows(records, denominators, timings)
     for row in new_rows:
         row["run_id"] = manifest["run_id"]
     new_parts = {r["part"]: {k: r.get(k) for k in PART_KEYS}

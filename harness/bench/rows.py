@@ -47,7 +47,8 @@ def copy_disagreements(records: list[dict], denominators: dict) -> dict[str, str
     return out
 
 
-def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = None) -> dict:
+def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = None,
+         timed: dict | None = None) -> dict:
     meta = record.get("machine") or {}
     status = case.get("status", "error")
     on_gpu = adapter.get("device", "cpu") != "cpu"
@@ -79,10 +80,10 @@ def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = No
         row["fits_in_cache"] = metrics.cache_fit(touched, l2, l3)
     if status != "ok":
         return row
-    for key in ("median_s", "iqr_s", "rounds", "peak_mem_bytes", "compile_s", "wall_median_s"):
-        row[key] = case.get(key)
-    if case.get("samples"):
-        row["samples"] = case["samples"]  # per-round times, for the intervals (not a bench.csv column)
+    for key in ("median_s", "iqr_s", "rounds", "peak_mem_bytes", "compile_s", "wall_median_s", "samples"):
+        row[key] = (timed or case).get(key)
+    if not row["samples"]:
+        del row["samples"]  # per-round times, for the intervals (not a bench.csv column)
     s = np_dtype(row["dtype"]).itemsize
     i = np_dtype(row["index_dtype"]).itemsize if row["index_dtype"] else 0
     row.update(metrics.derived(
@@ -123,7 +124,32 @@ def _framework_of(adapter_id: str) -> str:
     return framework.name if framework else adapter_id.split("-")[0]
 
 
-def part_rows(record: dict, denominators: dict | None = None) -> list[dict]:
+# The timing fields pytest-benchmark's entries give a bench.csv row (the rest of the row is the case).
+TIMING_FIELDS = ("median_s", "iqr_s", "rounds", "wall_median_s", "samples", "peak_mem_bytes", "compile_s")
+
+
+def benchmark_timings(doc: dict) -> dict[tuple[str, str], dict]:
+    """(adapter, case key) -> the timings of a part's pytest-benchmark JSON, the source of truth for
+    every timed row: its own statistics of what it timed (a CPU call; on a GPU, K calls and one
+    sync, the wall time), and what the harness recorded in the entry's ``extra_info`` beside them
+    (the device time from events, the first call, memory). Untimed runs (smoke) have no entries."""
+    out = {}
+    for entry in doc.get("benchmarks") or []:
+        info, stats = entry.get("extra_info") or {}, entry.get("stats") or {}
+        if "median_s" not in info or "pass" not in info or "median" not in stats:
+            continue  # a self-check entry, or one the harness did not finish
+        device_timed = str(info.get("timer", "")).startswith("device events")
+        timing = {"median_s": info["median_s"] if device_timed else stats["median"],
+                  "iqr_s": info.get("iqr_s") if device_timed else stats.get("iqr"),
+                  "rounds": stats.get("rounds"), "wall_median_s": stats["median"],
+                  "samples": info.get("samples") or stats.get("data"),
+                  "peak_mem_bytes": info.get("peak_mem_bytes"), "compile_s": info.get("compile_s")}
+        out[(info.get("adapter"), Case.from_dict(info).key)] = timing
+    return out
+
+
+def part_rows(record: dict, denominators: dict | None = None,
+              timings: dict[tuple[str, str], dict] | None = None) -> list[dict]:
     adapters = record.get("adapters") or {}
     rows: list[dict] = []
     for adapter_id, adapter in adapters.items():
@@ -133,16 +159,19 @@ def part_rows(record: dict, denominators: dict | None = None) -> list[dict]:
         adapter = adapters.get(case.get("adapter"), {})
         if "pass" not in case:  # the placeholder item of an unavailable adapter
             continue
-        rows.append(_row(record, adapter, case, denominators))
+        timed = (timings or {}).get((case.get("adapter"), Case.from_dict(case).key))
+        rows.append(_row(record, adapter, case, denominators, timed))
     return rows
 
 
-def build_rows(records: list[dict], denominators: dict | None = None) -> list[dict]:
-    """Rows of every part, against the run's one copy bandwidth; an adapter measured in one part
-    drops its 'unavailable' rows from the others (Keras adapters are skipped outside their own
-    backend's process)."""
+def build_rows(records: list[dict], denominators: dict | None = None,
+               timings: dict[tuple[str, str], dict] | None = None) -> list[dict]:
+    """Rows of every part, against the run's one copy bandwidth, timed rows from ``timings``
+    (``benchmark_timings`` of the parts' pytest-benchmark JSON) where they have an entry, else from
+    the part record; an adapter measured in one part drops its 'unavailable' rows from the others
+    (Keras adapters are skipped outside their own backend's process)."""
     denominators = denominators or run_denominators(records)
-    rows = [r for record in records for r in part_rows(record, denominators)]
+    rows = [r for record in records for r in part_rows(record, denominators, timings)]
     measured = {r["adapter"] for r in rows if r["variant"] is not None}
     return [r for r in rows if not (r["variant"] is None and r["adapter"] in measured)]
 

@@ -263,3 +263,36 @@ def test_run_cost_is_the_parts_wall_time_and_its_timed_share():
     assert tables._timed_share(meta["parts"]["one"]) == "100 s / 60 %"
     del meta["parts"]["two"]["timed_s"]  # recorded before the harness counted it
     assert tables.run_cost(meta) is None
+
+
+def _entry(case: dict, stats: dict, **extra) -> dict:
+    """A pytest-benchmark JSON entry as the suite leaves it: its stats, the harness's extra_info."""
+    return {"name": f"test_embedding[{case['adapter']}]", "stats": stats, "extra_info": {**case, **extra}}
+
+
+def test_timed_rows_come_from_pytest_benchmarks_json():
+    cpu, gpu, smoke = _case("a-gather", 100, median=1e-3), _case("g-gather-cuda", 100, median=5e-4), \
+        _case("a-onehot", 100, median=3e-3)
+    adapters = {"a-gather": {"framework": "a", "variant": "gather", "device": "cpu", "gradient": "dense"},
+                "a-onehot": {"framework": "a", "variant": "onehot", "device": "cpu", "gradient": "dense"},
+                "g-gather-cuda": {"framework": "g", "variant": "gather", "device": "cuda", "gradient": "dense"}}
+    record = _record([cpu, gpu, smoke], adapters=adapters)
+    doc = {"benchmarks": [
+        # what pytest-benchmark timed wins over the copy in the part record
+        _entry(cpu, {"median": 2e-3, "iqr": 1e-4, "rounds": 11}, samples=[2e-3] * 11),
+        # a GPU entry: device time from the events the harness recorded, wall time from the stats
+        _entry(gpu, {"median": 9e-4, "iqr": 5e-5, "rounds": 9}, median_s=4e-4, iqr_s=2e-5,
+               timer="device events around K calls; wall = K calls + 1 sync"),
+        {"name": "test_self_check[numpy-gather]", "stats": {"median": 1.0}, "extra_info": {"harness_median_s": 1}},
+    ]}  # the one-hot has no entry (an untimed smoke run): its record stays
+    timings = rows_mod.benchmark_timings(doc)
+    assert len(timings) == 2
+    rows = {r["adapter"]: r for r in rows_mod.build_rows([record], timings=timings)}
+    assert (rows["a-gather"]["median_s"], rows["a-gather"]["iqr_s"], rows["a-gather"]["rounds"]) == (2e-3, 1e-4, 11)
+    assert rows["a-gather"]["wall_median_s"] == 2e-3 and rows["a-gather"]["samples"] == [2e-3] * 11
+    assert (rows["g-gather-cuda"]["median_s"], rows["g-gather-cuda"]["wall_median_s"]) == (4e-4, 9e-4)
+    assert rows["g-gather-cuda"]["iqr_s"] == 2e-5 and rows["g-gather-cuda"]["rounds"] == 9
+    assert rows["a-onehot"]["median_s"] == 3e-3 and rows["a-onehot"]["rounds"] == 7
+    # GB/s follows the time pytest-benchmark measured
+    alone = {r["adapter"]: r for r in rows_mod.build_rows([record])}
+    assert rows["a-gather"]["gbps"] == pytest.approx(alone["a-gather"]["gbps"] / 2)
