@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness import mdtext
 from harness.bench import tables
 from harness.bench.sweep import STREAM, sized_rows
 from harness.errors import CorruptResults, HarnessError
-from harness.results import atomic_write_text, read_json
+from harness.readme import replace_section
+from harness.results import read_json
 
-START = "<!-- bench:start -->"
-END = "<!-- bench:end -->"
-# The GPU profile's section (python -m harness.bench readme --profile gpu --out <its folder>).
-GPU_START = "<!-- bench-gpu:start -->"
-GPU_END = "<!-- bench-gpu:end -->"
+# The README sections (harness/readme.py markers): the CPU one, and the GPU profile's
+# (python -m harness.bench readme --profile gpu --out <its folder>).
+SECTION, GPU_SECTION = "bench", "bench-gpu"
 
 
 def _headline_table(rows: list[dict]) -> tuple[str, str] | None:
@@ -35,7 +35,7 @@ def _headline_table(rows: list[dict]) -> tuple[str, str] | None:
     body = [[a] + [cells.get((a, v), "") for v in vocabs] for a in adapters]
     title = (f"Median time per call, float32 forward, uniform int32 ids, N={chosen[0]['n_ids']}, "
              f"D={dim} ('–': skipped):")
-    return title, tables.md_table(["adapter"] + [f"V={v}" for v in vocabs], body)
+    return title, mdtext.table(["adapter"] + [f"V={v}" for v in vocabs], body)
 
 
 def _crossover_table(meta: dict) -> str | None:
@@ -47,7 +47,7 @@ def _crossover_table(meta: dict) -> str | None:
     keys = sorted({(e["framework"], e["pass"]) for e in entries})
     verdict = {(e["framework"], e["pass"], e["dim"]): e["verdict"] for e in entries}
     body = [[fw, p] + [verdict.get((fw, p, d), "") for d in dims] for fw, p in keys]
-    return tables.md_table(["framework", "pass"] + [f"D={d}" for d in dims], body)
+    return mdtext.table(["framework", "pass"] + [f"D={d}" for d in dims], body)
 
 
 def _best_gather(rows: list[dict], meta: dict) -> str | None:
@@ -133,7 +133,7 @@ def _gpu_conformance(conformance_json: Path) -> str | None:
                      o.get("negative_index", "-"), o.get("out_of_range", "-")])
     return (f"Conformance of the GPU adapters on this machine (Hypothesis profile `{doc.get('hypothesis_profile')}`; "
             "bad ids probed in a child process, so a device-side assert is observed as `raise`):\n\n"
-            + tables.md_table(["adapter", "passed", "failed", "xfail", "skipped", "id -1", "id >= vocab"], body))
+            + mdtext.table(["adapter", "passed", "failed", "xfail", "skipped", "id -1", "id >= vocab"], body))
 
 
 def render_gpu(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
@@ -169,7 +169,7 @@ def render_gpu(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
     if cross:
         lines += ["Largest vocabulary at which one-hot @ W is faster than the gather on this GPU (float32, "
                   "uniform ids; where the timed rounds give an interval, the whole 95 % interval):", "",
-                  tables.md_table(["framework", "pass", "D", "N ids", "crossover V"],
+                  mdtext.table(["framework", "pass", "D", "N ids", "crossover V"],
                                   [[e["framework"], e["pass"], e["dim"], e["n_ids"], e["verdict"]] for e in cross]), ""]
     swept = sorted({r["n_ids"] for r in regime})
     backward = regimes.backward_table([r for r in rows if r["n_ids"] in (swept[:1] + swept[-1:])]) if swept else None
@@ -181,10 +181,8 @@ def render_gpu(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
 
 def update_readme(out: Path, readme: Path) -> str:
     out, readme = Path(out), Path(readme)
-    try:
-        text = readme.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HarnessError(f"{readme}: not found; pass --readme PATH to the README to update") from None
+    if not readme.is_file():
+        raise HarnessError(f"{readme}: not found; pass --readme PATH to the README to update")
     csv_path = out / "bench.csv"
     try:
         rows = tables.read_csv(csv_path.read_text(encoding="utf-8"))
@@ -194,13 +192,6 @@ def update_readme(out: Path, readme: Path) -> str:
         raise CorruptResults(f"{csv_path}: {exc}") from None
     meta = read_json(out / "bench_meta.json")
     gpu = meta.get("profile") == "gpu"
-    head, tail = (GPU_START, GPU_END) if gpu else (START, END)
-    start, end = text.find(head), text.find(tail)
-    if start < 0 or end < 0 or end < start:
-        raise HarnessError(f"{readme}: needs the markers {head} and {tail} (in that order) around "
-                           f"the generated benchmark section")
     section = (render_gpu if gpu else render)(rows, meta, out, readme)
-    new = text[: start + len(head)] + "\n" + section + "\n" + text[end:]
-    if new != text:
-        atomic_write_text(readme, new)
+    replace_section(readme, GPU_SECTION if gpu else SECTION, section)
     return section

@@ -74,16 +74,10 @@ def fmt_num(value, digits: int = 3) -> str:
 def fmt_bytes(value) -> str:
     if value is None:
         return ""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if value >= scale:
             return f"{value / scale:.3g} {unit}"
     return f"{value} B"
-
-
-def md_table(header: list[str], body: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(mdtext.cell(v) for v in row) + " |" for row in body]
-    return "\n".join(lines)
 
 
 # --- BENCH.md sections ---------------------------------------------------------------------------
@@ -104,7 +98,7 @@ def _machine_section(meta: dict) -> str:
         ["Git commit", commit],
         ["Profile / run", f"{meta['profile']} / {meta['run_id']}"],
     ]
-    return "## Machine\n\n" + md_table(["", ""], body)
+    return "## Machine\n\n" + mdtext.table(["", ""], body)
 
 
 def _threads_text(frameworks) -> str:
@@ -151,7 +145,7 @@ def _parts_section(meta: dict) -> str:
     text += ("Load average (1 min) at the start and end of each part, and the share of its cores other "
              "processes kept busy while it sat idle for half a second before its first case, show whether "
              "other work shared the cores (above 25 % the part is flagged at the top).\n\n")
-    return text + md_table(["part", "threads", "affinity", "copy GB/s", "copy GB/s (1 thread)", "buffer",
+    return text + mdtext.table(["part", "threads", "affinity", "copy GB/s", "copy GB/s (1 thread)", "buffer",
                             "GPU copy GB/s", "GEMM GFLOP/s", "load avg", "others' CPU at start",
                             "wall / in timed rounds", "framework threads"], body)
 
@@ -205,7 +199,7 @@ def _adapters_section(meta: dict) -> str:
         body.append([adapter_id, a.get("part", ""), versions, a.get("gradient", ""),
                      f"declared matmul {precision}; {runtime}" if runtime else f"declared matmul {precision}"])
     return ("## Frameworks, versions and precision\n\n"
-            + md_table(["adapter", "part", "versions", "gradient", "precision and runtime settings"], body))
+            + mdtext.table(["adapter", "part", "versions", "gradient", "precision and runtime settings"], body))
 
 
 METHOD = """\
@@ -281,7 +275,7 @@ def _pivot(rows: list[dict], device: str, pass_: str, dim, n_ids, dtype: str = "
                                           else r["status"]) for r in chosen}
     body = [[v] + [cells.get((a, v), "") for a in adapters] for v in vocabs]
     return (f"**{pass_}, {dtype}, D={dim}, {distribution} ids, N={chosen[0]['n_ids']}: median time per call**\n\n"
-            + md_table(["V"] + adapters, body))
+            + mdtext.table(["V"] + adapters, body))
 
 
 def _full_table(rows: list[dict]) -> str:
@@ -299,7 +293,7 @@ def _full_table(rows: list[dict]) -> str:
                      fmt_num(r["gflops"]),
                      fmt_bytes(r["peak_mem_bytes"]), fmt_bytes(r["table_bytes"]), r["fits_in_cache"] or "",
                      fmt_time(r["compile_s"]), fmt_time(r["wall_median_s"]), status])
-    return md_table(header, body)
+    return mdtext.table(header, body)
 
 
 def device_section(rows: list[dict], device: str, title: str) -> str | None:
@@ -346,7 +340,7 @@ def bag_table(rows: list[dict]) -> str | None:
         body = [[f"{pooling} ({n_ids // pooling} bags)"] + [cells.get((a, pooling), "") for a in adapters]
                 for pooling in poolings]
         out.append(f"**{device}, {pass_}, sum bags over a {vocab} x {dim} float32 table, N={n_ids} ids: median "
-                   f"time per call (GB/s)**\n\n" + md_table(["L (bags)"] + adapters, body))
+                   f"time per call (GB/s)**\n\n" + mdtext.table(["L (bags)"] + adapters, body))
     return "\n\n".join(out)
 
 
@@ -375,7 +369,7 @@ def crossover_section(entries: list[dict]) -> str:
             "V` > 1 means one-hot is faster there; rows measured without rounds (smoke) compare medians only.\n\n")
     if not body:
         return text + "No one-hot/gather pair was measured in this run.\n\n![crossover](plots/crossover.png)"
-    return text + md_table(["framework", "device", "dtype", "pass", "D", "N", "ids", "crossover V",
+    return text + mdtext.table(["framework", "device", "dtype", "pass", "D", "N", "ids", "crossover V",
                             "gather/one-hot at smallest V"], body) + "\n\n![crossover](plots/crossover.png)"
 
 
@@ -420,7 +414,7 @@ def self_check_section(summary: list[dict]) -> str:
                      fmt_num(s.get("ratio")),
                      f"{fmt_time(s.get('min_median_s'))} .. {fmt_time(s.get('max_median_s'))} ({s['repeats']} repeats)",
                      fmt_num(s.get("cv"), 2)])
-    return text + md_table(["part", "case", "harness median", "timeit median", "ratio",
+    return text + mdtext.table(["part", "case", "harness median", "timeit median", "ratio",
                             "medians min .. max", "CV"], body)
 
 

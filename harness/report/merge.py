@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.bench.tables import fmt_bytes
 from harness.platform import describe_conditions, rule_coverage
 from harness.report.load import MachineResults, load_root
 from harness.schema import CHECK_STATUSES, MACHINE_FIELDS
@@ -136,21 +137,13 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value} if prefix else {}
 
 
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)  # unreachable
-
-
 def format_value(key: str, value: Any) -> str:
     if value is None or value == "" or value == [] or value == {}:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if ("bytes" in key or "mem_budget" in key) and isinstance(value, (int, float)):
-        return format_bytes(value)
+        return fmt_bytes(value)
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list):

@@ -13,13 +13,13 @@ import pytest
 from real_results import MACHINES, PROFILE
 
 from harness.bench.sweep import is_floor_row
+from harness.bench.tables import fmt_bytes
 from harness.report.benchtables import format_seconds, pivots
 from harness.report.load import MachineResults, bench_key, load_bench_csv, load_root
 from harness.report.merge import (
     adapter_label,
     conformance_matrix,
     crossover_table,
-    format_bytes,
     machine_metadata,
 )
 
@@ -101,7 +101,7 @@ def test_metadata_from_both_runs_shows_disagreements(real_tree):
     assert rows["git.commit"] == f"{recorded['git']['commit']} (conformance) / bench0000 (bench)"
     assert rows["cpu_model"] == recorded["cpu_model"]
     assert rows["memory_bytes"] == f"{recorded['memory_bytes'] / 2**30:.1f} GiB"
-    assert rows["bench.onehot_mem_budget"] == format_bytes(meta["onehot_mem_budget"])
+    assert rows["bench.onehot_mem_budget"] == fmt_bytes(meta["onehot_mem_budget"])
     numpy_version = real_tree.conformance(A)["adapters"][0]["versions"]["numpy"]
     assert rows["versions.numpy"] == numpy_version and rows["bench.profile"] == PROFILE
     assert rows["bench.run_id"] == meta["run_id"]
