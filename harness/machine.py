@@ -125,6 +125,18 @@ def git_commit() -> dict:
     return {"commit": sha or None, "dirty": dirty if sha else None}
 
 
+# The BLAS and OpenMP pools' thread counts, whatever the framework.
+BLAS_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def thread_env_names() -> list[str]:
+    """The variables that set how a process computes: the BLAS pools', and those the registered
+    frameworks set (their runtimes' thread knobs, their process environment)."""
+    from harness.registry import environment_names
+
+    return list(dict.fromkeys((*BLAS_THREAD_ENV, *environment_names())))
+
+
 def metadata() -> dict:
     """Everything a reader needs to judge a result from this machine."""
     try:
@@ -143,7 +155,5 @@ def metadata() -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "git": git_commit(),
-        "thread_env": {k: os.environ[k] for k in (
-            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS",
-            "TF_NUM_INTRAOP_THREADS", "KERAS_BACKEND") if k in os.environ},
+        "thread_env": {k: os.environ[k] for k in thread_env_names() if k in os.environ},
     }

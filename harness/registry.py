@@ -158,6 +158,14 @@ def runtime_env(threads: int, base: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def environment_names() -> list[str]:
+    """The variables registered frameworks set: their process environment and their runtimes'
+    thread knobs."""
+    names = [name for framework in registered().frameworks.values() for name in framework.env]
+    names += [name for runtime in runtimes() for name in runtime.process_env(1, {})]
+    return list(dict.fromkeys(names))
+
+
 def ci_matrix() -> list[dict[str, str]]:
     """One CI job per registered framework: its name and the adapters it runs (opt-in ones left out)."""
     left_out = opt_in()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from harness import mdtext
 from harness.bench import datasheets
 from harness.bench.sweep import is_floor_row, sized_rows
-from harness.bench.tables import BEYOND, fmt_num, fmt_time
+from harness.bench.tables import BEYOND, fmt_bytes, fmt_num, fmt_time
 
 FLOOR_TEXT = (
     "## Launch floor\n\nOne id looked up in a 2 x 1 table: the call moves a few bytes, so its time is the "
@@ -80,6 +80,16 @@ def device_copy(meta: dict) -> tuple[list[float], str | None]:
     return gbps, next((n for n in names if n), None)
 
 
+def device_copy_method(meta: dict) -> str:
+    """How the parts measured the device copy, as their records say (the framework runtime that
+    measured it names its method)."""
+    probes = [p.get("device_copy_bandwidth") or {} for p in (meta.get("parts") or {}).values()]
+    methods = list(dict.fromkeys(str(p["method"]) for p in probes if p.get("method")))
+    sizes = sorted({p["bytes_per_copy"] // 2 for p in probes if isinstance(p.get("bytes_per_copy"), int)})
+    size = f" of a {fmt_bytes(sizes[0])} buffer" if len(sizes) == 1 else ""
+    return f"{' / '.join(methods) or 'device copy'}{size}, read + write"
+
+
 def bandwidth_section(rows: list[dict], meta: dict) -> str | None:
     chosen = bandwidth_rows(rows)
     if not chosen:
@@ -90,8 +100,7 @@ def bandwidth_section(rows: list[dict], meta: dict) -> str | None:
     if copies:
         spread = (f"{fmt_num(copies[0])} GB/s" if copies[0] == copies[-1]
                   else f"{fmt_num(copies[0])}-{fmt_num(copies[-1])} GB/s over the parts")
-        limits = (f"the device copy bandwidth measured in the same process ({spread}; `torch` `copy_` of a 1 GiB "
-                  f"buffer timed by CUDA events, read + write)")
+        limits = f"the device copy bandwidth measured in the same process ({spread}; {device_copy_method(meta)})"
     if peak:
         limits += f" / the datasheet peak of the {peak[1]} ({fmt_num(peak[0])} GB/s, see harness/bench/datasheets.py)"
     out = [f"## GPU: the bandwidth regime (V={chosen[0]['vocab']}, uniform ids)",

@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.bench import parts
 from harness.bench.sweep import DEFAULT_ONEHOT_BUDGET, Profile
 from harness.errors import CorruptResults, HarnessError
+from harness.machine import BLAS_THREAD_ENV
 from harness.registry import match_spec, requested_specs, runtime_env
 from harness.results import atomic_write_json, read_json
 
@@ -29,7 +30,7 @@ def thread_env(threads: int, base: dict[str, str]) -> dict[str, str]:
     """``base`` with every thread knob set to ``threads``: the BLAS and OpenMP pools', and what
     each registered framework's runtime sets before import (harness.framework.Runtime.process_env)."""
     env = dict(base)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS"):
+    for var in BLAS_THREAD_ENV:
         env[var] = str(threads)
     env.update(runtime_env(threads, env))
     return env

@@ -51,9 +51,6 @@ SETTLE_S = 0.3  # pause between adapters, see BenchSession.switch_adapter
 # The harness and a bare timeit loop time the same call in one process: beyond these
 # ratios the harness's own timing path is suspect and the part is reported as failed.
 SELF_CHECK_RATIO = (0.25, 4.0)
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
-              "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "XLA_FLAGS",
-              "XLA_PYTHON_CLIENT_PREALLOCATE", "TF_FORCE_GPU_ALLOW_GROWTH")
 
 
 class CaseSkipped(Exception):
@@ -454,7 +451,7 @@ class BenchSession:
             "finished": now(), "pytest_exit": exitstatus, "fatal": self.fatal,
             "machine": meta,
             "threads": {"requested": self.threads, "affinity": len(os.sched_getaffinity(0)),
-                        "env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
+                        "env": {k: os.environ[k] for k in machine.thread_env_names() if k in os.environ},
                         "frameworks": self.thread_report},
             "copy_bandwidth": self.copy_bw, "gemm_flops_per_s": self.gemm_flops,
             "load_average": {**self.load_average, "end": os.getloadavg()},

@@ -243,8 +243,9 @@ METHOD = """\
   `sparse=True`, TensorFlow IndexedSlices) may alias dY instead of copying it. `pct_copy_bw`
   relates GB/s to one copy bandwidth per run: the median over the parts' probes (each the median
   of 10 copies, counted read + write as STREAM's Copy kernel does, https://www.cs.virginia.edu/stream/),
-  the single-thread figure for single-threaded gathers (NumPy); GPU rows the device copy (torch
-  `copy_` of a 1 GiB buffer timed by CUDA events). A part whose own probe differs from the run's
+  the single-thread figure for single-threaded gathers (NumPy); GPU rows the device copy, measured
+  by the first registered framework whose runtime can (for the built-ins torch's `copy_` of a 1 GiB
+  buffer timed by CUDA events; each part records its method). A part whose own probe differs from the run's
   by more than 10 %, or that started on cores other processes kept busy, is flagged at the top.
   GPU rows also carry `pct_peak_bw`, the share of the GPU's datasheet bandwidth
   (harness/bench/datasheets.py names the datasheets).

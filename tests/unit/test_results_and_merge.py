@@ -143,11 +143,13 @@ def test_a_machine_id_without_memory_or_gpu(monkeypatch, tmp_path):
 
 def test_metadata_reports_the_machine_it_runs_on(monkeypatch, tmp_path):
     _fake_host(monkeypatch, tmp_path, "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz", 16 * 1024 * 1024, [H100])
-    for name in ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "TF_NUM_INTRAOP_THREADS"):
+    for name in machine.thread_env_names():  # the BLAS pools' and what registered frameworks set
         monkeypatch.delenv(name, raising=False)
+    assert {"OMP_NUM_THREADS", "BLIS_NUM_THREADS", "KERAS_BACKEND", "XLA_FLAGS"} <= set(machine.thread_env_names())
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    monkeypatch.setenv("BLIS_NUM_THREADS", "9")  # not one the metadata records
+    monkeypatch.setenv("BLIS_NUM_THREADS", "9")
+    monkeypatch.setenv("EMBEDDING_HARNESS_UNRELATED", "x")  # not one the metadata records
     assert machine.metadata() == {
         "machine_id": "linux-x86_64-intel-xeon-platinum-8480-8c-16g-h100-80gb-hbm3",
         "cpu_model": "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz",
@@ -158,7 +160,7 @@ def test_metadata_reports_the_machine_it_runs_on(monkeypatch, tmp_path):
         "gpus": [H100],
         "os": "Linux-6.1-x86_64-with-glibc2.36", "python": "3.11.9",
         "git": {"commit": "abc123", "dirty": False},
-        "thread_env": {"OMP_NUM_THREADS": "3", "KERAS_BACKEND": "jax"},
+        "thread_env": {"OMP_NUM_THREADS": "3", "BLIS_NUM_THREADS": "9", "KERAS_BACKEND": "jax"},
     }
 
 
