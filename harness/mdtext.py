@@ -30,7 +30,7 @@ def table(headers: list, rows: list[list], padded: bool = False) -> str:
     """A Markdown table, every cell through ``cell``; ``padded`` lines the columns up so that
     the file also reads well as plain text."""
     cells = [[cell(h) for h in headers]] + [[cell(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))] if padded else [1] * len(headers)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))] if padded else [0] * len(headers)
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|" if padded else "|" + "---|" * len(headers))
     return "\n".join(lines)

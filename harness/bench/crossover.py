@@ -19,6 +19,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from harness.bench.slices import SLICE_COLUMNS
+
 BOOTSTRAP_DRAWS = 2000
 BOOTSTRAP_SEED = 20240611
 
@@ -42,7 +44,11 @@ def compare_at(gather_s: float, onehot_s: float, gather_samples=None, onehot_sam
         return {"ratio": gather_s / onehot_s, "ci": [low, high], "faster": verdict}
     return {"ratio": gather_s / onehot_s, "ci": None, "faster": "one-hot" if onehot_s <= gather_s else "gather"}
 
+# A series: everything that names a measurement but the adapter, its index dtype and the
+# vocabulary (the slice columns of harness/bench/slices.py), so that a dimension added to the
+# key splits the series instead of mixing its rows. Bags are left out here (no pooling).
 SERIES = ("device", "dtype", "pass", "dim", "distribution", "n_ids")
+SERIES += tuple(c for c in SLICE_COLUMNS if c not in SERIES and c != "pooling")
 
 
 def crossover_point(onehot: dict[int, float], gather: dict[int, float], onehot_samples: dict | None = None,

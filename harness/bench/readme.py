@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness import mdtext
 from harness.bench import tables
+from harness.bench.slices import headline, slices
 from harness.bench.sweep import STREAM, sized_rows
 from harness.errors import CorruptResults, HarnessError
 from harness.readme import replace_section
@@ -22,20 +23,18 @@ SECTION, GPU_SECTION = "bench", "bench-gpu"
 
 def _headline_table(rows: list[dict]) -> tuple[str, str] | None:
     """float32 forward, uniform ids, smallest width: adapters x vocabulary, median per call."""
-    chosen = [r for r in rows if r["device"] == "cpu" and r["pass"] == "forward"
-              and r["dtype"] == "float32" and r["distribution"] == "uniform" and r["dim"] is not None]
+    chosen = [p for p in headline(slices(rows), "float32", "uniform")
+              if (p.key["device"], p.key["pass"], p.key["dtype"], p.key["distribution"]) ==
+              ("cpu", "forward", "float32", "uniform") and p.key["dim"] is not None]
     if not chosen:
         return None
-    dim = min(r["dim"] for r in chosen)
-    chosen = [r for r in chosen if r["dim"] == dim]
-    vocabs = sorted({r["vocab"] for r in chosen})
-    adapters = sorted({r["adapter"] for r in chosen})
-    cells = {(r["adapter"], r["vocab"]): tables.fmt_time(r["median_s"]) if r["status"] == "ok" else "–"
-             for r in chosen}
-    body = [[a] + [cells.get((a, v), "") for v in vocabs] for a in adapters]
-    title = (f"Median time per call, float32 forward, uniform int32 ids, N={chosen[0]['n_ids']}, "
-             f"D={dim} ('–': skipped):")
-    return title, mdtext.table(["adapter"] + [f"V={v}" for v in vocabs], body)
+    piece = min(chosen, key=lambda p: p.key["dim"])
+    body = [[a] + [("–" if c["status"] != "ok" else tables.fmt_time(c["median_s"]))
+                   if (c := piece.cell(a, v)) else "" for v in piece.vocabs] for a in piece.labels]
+    extra = f", {piece.extra_dimensions()}" if piece.extra_dimensions() else ""
+    title = (f"Median time per call, float32 forward, uniform int32 ids, N={piece.key['n_ids']}, "
+             f"D={piece.key['dim']}{extra} ('–': skipped):")
+    return title, mdtext.table(["adapter"] + [f"V={v}" for v in piece.vocabs], body)
 
 
 def _crossover_table(meta: dict) -> str | None:

@@ -7,7 +7,7 @@ import statistics
 from harness.bench import datasheets, metrics
 from harness.bench.sweep import Case, cases_for, get_profile
 from harness.dtypes import np_dtype
-from harness.schema import BENCH_COLUMNS
+from harness.schema import BENCH_COLUMNS, BENCH_KEY
 
 # bench.csv's columns, in order (their types and the row key: harness/schema.py).
 COLUMNS = BENCH_COLUMNS
@@ -60,12 +60,10 @@ def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = No
         run["single_thread_gbps"] if adapter.get("single_threaded") else run["copy_gbps"])
     l2, l3 = (gpu.get("l2_cache_bytes"), None) if on_gpu else (meta.get("l2_cache_bytes"), meta.get("l3_cache_bytes"))
     row = dict.fromkeys(COLUMNS)
+    row.update({c: case.get(c) for c in BENCH_KEY})  # every dimension of the case, as its column
     row.update({
-        "adapter": case.get("adapter"), "framework": adapter.get("framework_label") or adapter.get("framework"),
-        "variant": adapter.get("variant"), "device": adapter.get("device"), "dtype": case.get("dtype"),
-        "index_dtype": case.get("index_dtype"), "pass": case.get("pass"), "vocab": case.get("vocab"),
-        "dim": case.get("dim"), "n_ids": case.get("n_ids"), "pooling": case.get("pooling") or None,
-        "distribution": case.get("distribution"),
+        "framework": adapter.get("framework_label") or adapter.get("framework"),
+        "variant": adapter.get("variant"), "device": adapter.get("device"), "pooling": case.get("pooling") or None,
         "dup_rate": case.get("dup_rate"), "output": case.get("output"), "status": status, "part": record.get("part"),
         "skip_reason": case.get("reason") if status != "ok" else None,
     })

@@ -9,6 +9,7 @@ from collections import defaultdict
 from harness import mdtext
 from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import COLUMNS, COPY_AGREEMENT
+from harness.bench.slices import Slice, slices
 from harness.bench.sweep import PASSES, bag_rows, sized_rows
 from harness.schema import BENCH_LATER_COLUMNS, bench_csv_header, bench_csv_text, parse_bench_csv
 
@@ -264,19 +265,22 @@ METHOD = """\
 {bytes}"""
 
 
-def _pivot(rows: list[dict], device: str, pass_: str, dim, n_ids, dtype: str = "float32",
-           distribution: str = "uniform") -> str | None:
-    chosen = [r for r in rows if r["device"] == device and r["pass"] == pass_ and r["dim"] == dim
-              and r["n_ids"] == n_ids and r["dtype"] == dtype and r["distribution"] == distribution]
-    adapters = sorted({r["adapter"] for r in chosen})
-    vocabs = sorted({r["vocab"] for r in chosen})
-    if not adapters or len(vocabs) < 2:  # one vocabulary: the GPU bandwidth tables show it
+def _pivot(piece: Slice) -> str | None:
+    """One slice as vocabulary down, adapters across: the median time per call."""
+    vocabs, labels = piece.vocabs, piece.labels
+    if not labels or len(vocabs) < 2:  # one vocabulary: the GPU bandwidth tables show it
         return None
-    cells = {(r["adapter"], r["vocab"]): (fmt_time(r["median_s"]) if r["status"] == "ok"
-                                          else r["status"]) for r in chosen}
-    body = [[v] + [cells.get((a, v), "") for a in adapters] for v in vocabs]
-    return (f"**{pass_}, {dtype}, D={dim}, {distribution} ids, N={chosen[0]['n_ids']}: median time per call**\n\n"
-            + mdtext.table(["V"] + adapters, body))
+    cells = {}
+    for row_label in labels:
+        for vocab in vocabs:
+            r = piece.cell(row_label, vocab)
+            if r is not None:
+                cells[(row_label, vocab)] = fmt_time(r["median_s"]) if r["status"] == "ok" else r["status"]
+    body = [[v] + [cells.get((a, v), "") for a in labels] for v in vocabs]
+    k = piece.key
+    extra = f", {piece.extra_dimensions()}" if piece.extra_dimensions() else ""
+    return (f"**{k['pass']}, {k['dtype']}, D={k['dim']}, {k['distribution']} ids, N={k['n_ids']}{extra}: median time "
+            f"per call**\n\n" + mdtext.table(["V"] + labels, body))
 
 
 def _full_table(rows: list[dict]) -> str:
@@ -308,10 +312,10 @@ def device_section(rows: list[dict], device: str, title: str) -> str | None:
             text += "\n\n" + "\n".join(f"- {a}: {why}" for a, why in reasons)
         return text
     out = [f"## {title}"]
-    shapes = sorted({(r["dim"], r["n_ids"]) for r in chosen if r["dim"] is not None and r["n_ids"] is not None})
-    for pass_ in ("forward", "forward_backward"):
-        for dim, n_ids in shapes:
-            pivot = _pivot(chosen, device, pass_, dim, n_ids)
+    for piece in slices(chosen):
+        if piece.key["dtype"] == "float32" and piece.key["distribution"] == "uniform" and \
+                piece.key["dim"] is not None and piece.key["n_ids"] is not None:
+            pivot = _pivot(piece)
             if pivot:
                 out.append(pivot)
     full = _full_table(chosen)

@@ -206,9 +206,11 @@ def test_pivots_of_a_real_run_show_every_headline_row_once(real_results):
     assert any(is_floor_row(r) for r in rows)  # the run timed its launch floor, which no pivot shows
 
 
-def test_pivot_labels_index_dtypes_when_mixed():
+def test_pivot_labels_index_dtypes_only_for_an_adapter_measured_with_several():
     rows = [_row("a-gather", 100, 2e-6, index_dtype="int32"), _row("b-onehot", 100, 1e-6)]
-    assert pivots(rows)[0].rows == ["a-gather [int32]", "b-onehot [int64]"]
+    assert pivots(rows)[0].rows == ["a-gather", "b-onehot"]  # one dtype each: their names suffice
+    rows.append(_row("a-gather", 100, 3e-6, index_dtype="int64"))
+    assert pivots(rows)[0].rows == ["a-gather [int32]", "a-gather [int64]", "b-onehot"]
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
