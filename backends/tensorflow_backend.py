@@ -17,7 +17,7 @@ from backends._common import XLA_ONEHOT_NARROW_IOTA, builtin_ids, onehot_rules, 
 from harness.adapter import BagDeclared, Declared, EmbeddingAdapter
 from harness.dtypes import dtype_name, np_dtype
 from harness.errors import FrameworkUnavailable
-from harness.framework import Framework, Runtime
+from harness.framework import DeviceMemoryProbe, Framework, Runtime
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -325,25 +325,19 @@ class TensorflowRuntime(Runtime):
         return _GpuMemoryProbe(_tf()) if device == "cuda" else None
 
 
-class _GpuMemoryProbe:
-    """The GPU allocator's peak during the call (after reset_memory_stats) minus what it held before."""
+class _GpuMemoryProbe(DeviceMemoryProbe):
+    """TensorFlow's GPU allocator: its peak after reset_memory_stats."""
 
     def __init__(self, tf):
+        super().__init__()
         self.tf = tf
-        self.before = self.peak = None
 
-    def __enter__(self):
+    def start(self):
         self.tf.config.experimental.reset_memory_stats("GPU:0")
-        self.before = self.tf.config.experimental.get_memory_info("GPU:0")["current"]
-        return self
+        return self.tf.config.experimental.get_memory_info("GPU:0")["current"]
 
-    def __exit__(self, *exc):
-        self.peak = self.tf.config.experimental.get_memory_info("GPU:0")["peak"]
-        return False
-
-    @property
-    def extra_bytes(self):
-        return None if self.before is None or self.peak is None else max(0, self.peak - self.before)
+    def peak(self):
+        return self.tf.config.experimental.get_memory_info("GPU:0")["peak"]
 
 
 RUNTIME = TensorflowRuntime()

@@ -14,7 +14,7 @@ from harness.adapter import BagDeclared, Declared, Deviates, EmbeddingAdapter
 from harness.bench.membw import event_copy_bandwidth
 from harness.dtypes import dtype_name
 from harness.errors import FrameworkUnavailable
-from harness.framework import Framework, Runtime
+from harness.framework import DeviceMemoryProbe, Framework, Runtime
 
 _WEIGHT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # nn.Embedding's options (max_norm comes with norm_type); a one-hot matmul has none.
@@ -421,7 +421,6 @@ class TorchRuntime(Runtime):
                     total_memory=props.total_memory, method="torch copy_, CUDA events")
         return info
 
-
     def _timed_copy(self, torch, nbytes):
         src = torch.ones(nbytes // 4, dtype=torch.float32, device="cuda")
         dst = torch.empty_like(src)
@@ -429,28 +428,21 @@ class TorchRuntime(Runtime):
                                     2 * src.numel() * 4)
 
 
-class _CudaMemoryProbe:
-    """Peak memory torch's CUDA allocator handed out during the call, minus what it held before
-    (max_memory_allocated after reset_peak_memory_stats)."""
+class _CudaMemoryProbe(DeviceMemoryProbe):
+    """torch's CUDA allocator: max_memory_allocated after reset_peak_memory_stats."""
 
     def __init__(self, torch):
+        super().__init__()
         self.torch = torch
-        self.before = self.peak = None
 
-    def __enter__(self):
+    def start(self):
         self.torch.cuda.synchronize()
         self.torch.cuda.reset_peak_memory_stats()
-        self.before = self.torch.cuda.memory_allocated()
-        return self
+        return self.torch.cuda.memory_allocated()
 
-    def __exit__(self, *exc):
+    def peak(self):
         self.torch.cuda.synchronize()
-        self.peak = self.torch.cuda.max_memory_allocated()
-        return False
-
-    @property
-    def extra_bytes(self):
-        return None if self.before is None or self.peak is None else max(0, self.peak - self.before)
+        return self.torch.cuda.max_memory_allocated()
 
 
 RUNTIME = TorchRuntime()

@@ -54,6 +54,33 @@ class Runtime:
         return None
 
 
+class DeviceMemoryProbe:
+    """A ``Runtime.memory_probe``: around one call, the allocator's peak minus what it held before.
+    A framework says how to reset its peak and read the held bytes (``start``) and how to read
+    the peak (``peak``)."""
+
+    def __init__(self):
+        self.before = self.after = None
+
+    def start(self) -> int:
+        raise NotImplementedError
+
+    def peak(self) -> int:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.before = self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.after = self.peak()
+        return False
+
+    @property
+    def extra_bytes(self) -> int | None:
+        return None if self.before is None or self.after is None else max(0, self.after - self.before)
+
+
 @dataclass(frozen=True)
 class Framework:
     """A group of built-in (or third-party) adapters that run in one process.

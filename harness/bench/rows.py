@@ -11,6 +11,9 @@ from harness.schema import BENCH_COLUMNS, BENCH_KEY
 
 # bench.csv's columns, in order (their types and the row key: harness/schema.py).
 COLUMNS = BENCH_COLUMNS
+
+# The timing fields pytest-benchmark's entries give a bench.csv row (the rest of the row is the case).
+TIMING_FIELDS = ("median_s", "iqr_s", "rounds", "wall_median_s", "samples", "peak_mem_bytes", "compile_s")
 MEASURED = ("median_s", "iqr_s", "rounds", "lookups_per_s", "gbps", "pct_copy_bw", "pct_peak_bw", "gflops",
             "peak_mem_bytes", "compile_s", "wall_median_s")
 
@@ -78,7 +81,7 @@ def _row(record: dict, adapter: dict, case: dict, denominators: dict | None = No
         row["fits_in_cache"] = metrics.cache_fit(touched, l2, l3)
     if status != "ok":
         return row
-    for key in ("median_s", "iqr_s", "rounds", "peak_mem_bytes", "compile_s", "wall_median_s", "samples"):
+    for key in TIMING_FIELDS:
         row[key] = (timed or case).get(key)
     if not row["samples"]:
         del row["samples"]  # per-round times, for the intervals (not a bench.csv column)
@@ -120,10 +123,6 @@ def _framework_of(adapter_id: str) -> str:
 
     framework = framework_of(adapter_id)
     return framework.name if framework else adapter_id.split("-")[0]
-
-
-# The timing fields pytest-benchmark's entries give a bench.csv row (the rest of the row is the case).
-TIMING_FIELDS = ("median_s", "iqr_s", "rounds", "wall_median_s", "samples", "peak_mem_bytes", "compile_s")
 
 
 def benchmark_timings(doc: dict) -> dict[tuple[str, str], dict]:

@@ -6,7 +6,7 @@ a dimension added to the key gets tables of its own. The grouping is pandas' (th
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.bench.sweep import sized_rows
 from harness.errors import HarnessError
@@ -21,49 +21,51 @@ DEVICE_ORDER = ("cpu", "cuda")
 PASS_ORDER = ("forward", "forward_backward")
 
 
-def _pandas():
+def require_pandas(what: str):
+    """pandas, or one line saying that ``what`` needs it and how to install it."""
     try:
         import pandas
     except ImportError:
-        raise HarnessError("the benchmark tables need pandas: pip install 'embedding-harness[bench]'") from None
+        raise HarnessError(f"{what} need(s) pandas: pip install 'embedding-harness[bench]'") from None
     return pandas
 
 
 @dataclass
 class Slice:
-    """The rows of one slice, with the row labels and vocabularies of its table."""
+    """The rows of one slice, indexed by the row label and vocabulary of its table."""
 
     key: dict  # slice column -> its value (None where the rows have none)
     rows: list[dict]
+    labels: list[str] = field(init=False)  # one per adapter, or per adapter and index dtype (see label)
+    vocabs: list = field(init=False)
+    _cells: dict = field(init=False, repr=False)
+    _several: set = field(init=False, repr=False)  # adapters measured with several index dtypes
 
-    @property
-    def labels(self) -> list[str]:
-        """One row per adapter, or per adapter and index dtype for an adapter measured with several."""
-        return list(dict.fromkeys(self.label(r) for r in self._ordered()))
+    def __post_init__(self):
+        # An adapter gets a row per index dtype only where it was measured with several; a row
+        # without one (an adapter skipped before choosing) does not count.
+        dtypes: dict[str, set] = {}
+        for r in self.rows:
+            dtypes.setdefault(r["adapter"], set()).add(r.get("index_dtype"))
+        self._several = {a for a, found in dtypes.items() if len(found - {None}) > 1}
+        ordered = sorted(self.rows, key=lambda r: (str(r.get("adapter")), str(r.get("index_dtype") or "")))
+        self.labels = list(dict.fromkeys(self.label(r) for r in ordered))
+        self.vocabs = _ordered_values(r.get("vocab") for r in self.rows)
+        self._cells = {}
+        for r in self.rows:
+            self._cells.setdefault((self.label(r), r.get("vocab")), r)
 
     def label(self, row: dict) -> str:
-        # A row without an index dtype (an adapter skipped before choosing one) does not count.
-        dtypes = {r.get("index_dtype") for r in self.rows if r.get("adapter") == row["adapter"]} - {None}
-        if len(dtypes) > 1 and row.get("index_dtype"):
+        if row["adapter"] in self._several and row.get("index_dtype"):
             return f"{row['adapter']} [{row['index_dtype']}]"
         return str(row["adapter"])
 
-    @property
-    def vocabs(self) -> list:
-        return _ordered_values(r.get("vocab") for r in self.rows)
-
     def cell(self, row_label: str, vocab) -> dict | None:
-        for r in self.rows:
-            if r.get("vocab") == vocab and self.label(r) == row_label:
-                return r
-        return None
+        return self._cells.get((row_label, vocab))
 
     def extra_dimensions(self) -> str:
         """The slice's values in columns no title names (a dimension added after the titles)."""
         return ", ".join(f"{c} {v}" for c, v in self.key.items() if c not in TITLED and v is not None)
-
-    def _ordered(self) -> list[dict]:
-        return sorted(self.rows, key=lambda r: (str(r.get("adapter")), str(r.get("index_dtype") or "")))
 
 
 def _ordered_values(values, preferred=()) -> list:
@@ -78,7 +80,7 @@ def _ordered_values(values, preferred=()) -> list:
 def slices(rows: list[dict]) -> list[Slice]:
     """The slices of the plain lookups of some size (no launch floor, no bags), in table order:
     device, pass, then every other slice column in value order."""
-    pd = _pandas()
+    pd = require_pandas("the benchmark tables")
     chosen = sized_rows(rows)
     if not chosen:
         return []

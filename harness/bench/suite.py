@@ -61,10 +61,6 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def framework_label(adapter) -> str:
-    return getattr(adapter, "framework_label", None) or adapter.framework
-
-
 def apply_thread_settings(threads: int, runtimes) -> dict:
     """Set the thread knobs of each framework runtime and of the BLAS/OpenMP pools; report
     what each uses."""
@@ -199,7 +195,7 @@ class BenchSession:
             info = adapter.describe()
         except Exception as exc:  # a broken describe must not hide the timings
             info = {"id": adapter.id, "describe_error": f"{type(exc).__name__}: {exc}"}
-        info.update({"framework_label": framework_label(adapter), "framework": adapter.framework,
+        info.update({"framework_label": adapter.framework_label, "framework": adapter.framework,
                      "variant": adapter.variant, "device": adapter.device,
                      "gather_twin": adapter.gather_twin, "gradient": adapter.declared.gradient,
                      "single_threaded": adapter.single_threaded,
@@ -258,7 +254,7 @@ class BenchSession:
                       or self.guard.reason(adapter.id, case, host_gemm=adapter.device == "cpu"))
             if reason:
                 raise CaseSkipped(reason)
-        self.switch_framework(framework_label(adapter))
+        self.switch_framework(adapter.framework_label)
         count = stream_batches(case, self._cache_bytes(adapter))
         batches = [ids_np, *self.inputs.id_batches(case.vocab, case.n_ids, case.distribution, count)[1:]]
         batches = [b.astype(index_dtype) for b in batches]

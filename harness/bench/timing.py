@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.framework import DeviceMemoryProbe
+
 perf_counter = time.perf_counter
 
 
@@ -194,16 +196,14 @@ class CpuMemoryProbe:
         return max(0, self.peak - self.before)
 
 
-class NoMemoryProbe:
+class NoMemoryProbe(DeviceMemoryProbe):
     """For a device whose framework counts no allocations: the figure is unknown (None)."""
 
-    extra_bytes = None
+    def start(self):
+        return None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    def peak(self):
+        return None
 
 
 def memory_probe(adapter):

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.errors import HarnessError
+from harness.bench.slices import require_pandas
 from harness.report.merge import ConformanceMatrix, adapter_label
 
 COLUMNS = ["machine", "adapter", "check", "status", "detail", "examples", "duration_s"]
 DECLARED_PREFIX = "declared deviation: "
 
 
-def _pandas():
-    try:
-        import pandas
-    except ImportError:
-        raise HarnessError("the report needs pandas: pip install 'embedding-harness[bench]'") from None
-    return pandas
-
-
 def cells_frame(matrix: ConformanceMatrix):
     """One row per (machine, adapter, check) cell; adapters by their report label."""
-    pd = _pandas()
+    pd = require_pandas("the report")
     records = [(machine, adapter_label(key), check, cell.status, cell.detail, cell.examples, cell.duration_s)
                for (key, check, machine), cell in matrix.cells.items()]
     return pd.DataFrame.from_records(records, columns=COLUMNS)
@@ -71,7 +63,7 @@ def deviations(matrix: ConformanceMatrix):
     """Per check family (``forward[float16]`` -> ``forward``) and status (``xfailed``: a declared
     deviation was observed; ``failed``: an undeclared one), the adapters concerned, each with its
     reason and the machines it was seen on. Columns: family, status, adapter, machines, reason."""
-    pd = _pandas()
+    pd = require_pandas("the report")
     cells = cells_frame(matrix)
     odd = cells[cells["status"].isin(["xfailed", "failed"])].copy()
     if odd.empty:

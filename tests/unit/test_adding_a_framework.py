@@ -19,17 +19,13 @@ BACKEND = textwrap.dedent('''
     """acme: a table lookup library (here NumPy underneath)."""
     import os
 
-    import numpy as np
-
-    from harness import Declared, EmbeddingAdapter
+    from examples.my_embedding import MyEmbedding
     from harness.errors import FrameworkUnavailable
     from harness.framework import Framework, Runtime
 
 
-    class AcmeLookup(EmbeddingAdapter):
-        id, framework, variant = "acme-gather", "acme", "gather"
-        declared = Declared(weight_dtypes=("float32", "float64"), index_dtypes=("int32", "int64"),
-                            negative_index="wrap", out_of_range="raise")
+    class AcmeLookup(MyEmbedding):  # the lookup itself is the README's example adapter
+        id, framework = "acme-gather", "acme"
 
         def __init__(self, device):
             if os.environ.get("ACME_MODE") != "exact":  # the process environment it registered
@@ -37,15 +33,6 @@ BACKEND = textwrap.dedent('''
             self.device = device
 
         def versions(self): return {"acme": "1.0"}
-        def prepare_weights(self, weights): return np.asarray(weights)
-        def prepare_ids(self, ids): return np.asarray(ids)
-        def forward(self, weights, ids): return np.take(weights, ids, axis=0)
-        def to_numpy(self, value): return np.asarray(value)
-
-        def gradient(self, weights, ids, upstream):
-            grad = np.zeros_like(weights)
-            np.add.at(grad, ids.reshape(-1), upstream.reshape(-1, weights.shape[1]))
-            return grad
 
 
     class AcmeRuntime(Runtime):
