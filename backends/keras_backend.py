@@ -222,7 +222,7 @@ class _OnTorch(_Backend):
     def prepare_jit(self):
         import torch
 
-        torch_backend.allow_recompiles(torch)  # else past 8 shapes dynamo runs the steps eagerly, unreported
+        torch_backend.prepare_compile(torch)  # else past 8 shapes dynamo runs the steps eagerly, unreported
 
     def jit_declared(self, declared, variant):
         if variant != "gather":

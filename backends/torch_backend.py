@@ -4,13 +4,14 @@ and under ``torch.compile`` (inductor)."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from dataclasses import replace
 
 import numpy as np
 
 from backends._common import INDUCTOR_CPU_ATOMIC_BACKWARD, builtin_ids, onehot_rules, saturates
-from harness.adapter import BagDeclared, Declared, Deviates, EmbeddingAdapter
+from harness.adapter import COMPILE_CACHE_ENV, BagDeclared, Declared, Deviates, EmbeddingAdapter
 from harness.bench.membw import event_copy_bandwidth
 from harness.dtypes import dtype_name
 from harness.errors import FrameworkUnavailable
@@ -197,10 +198,19 @@ class TorchOneHot(TorchEmbedding):
         return w.grad
 
 
-def allow_recompiles(torch) -> None:
-    """Room in dynamo for every shape, rank and dtype the checks draw. Past its recompile limit
+def prepare_compile(torch) -> None:
+    """What every ``torch.compile`` here needs before its first call.
+
+    Room in dynamo for every shape, rank and dtype the checks draw: past its recompile limit
     (8 by default) dynamo silently runs the function eagerly; that would test the eager kernels
-    under a compiled adapter's name, so the limit is raised and hitting it raises."""
+    under a compiled adapter's name, so the limit is raised and hitting it raises.
+
+    Inductor's on-disk cache in the conformance run's shared folder (as JAX's), where one is
+    given: the run compiles from scratch, as a new machine or CI does, instead of reusing what
+    an earlier run left in the temp folder, and its processes share what they compiled."""
+    folder = os.environ.get(COMPILE_CACHE_ENV)
+    if folder:
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(folder, "inductor"))
     config = torch._dynamo.config
     config.recompile_limit = max(config.recompile_limit, 1024)
     config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, 4096)
@@ -209,7 +219,7 @@ def allow_recompiles(torch) -> None:
 
 def _compiler(torch):
     """``torch.compile`` (dynamic shapes) with room for every recompile the checks cause."""
-    allow_recompiles(torch)
+    prepare_compile(torch)
     return functools.partial(torch.compile, dynamic=True)
 
 

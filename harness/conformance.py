@@ -394,6 +394,28 @@ def _platform_rules_section(adapters: list[dict]) -> list[str]:
     return lines
 
 
+def run_cost(doc: dict) -> str:
+    """Where the last complete run's time went: its wall time on how many cores, and its
+    seconds of checks by framework, eager and compiled apart (compiling is most of it)."""
+    runs = [r for r in doc.get("runs", []) if r.get("complete") and not r.get("selection")]
+    if not runs:
+        return ""
+    last = runs[-1]
+    seconds: dict[str, list[float]] = {}
+    for a in doc["adapters"]:
+        spent = sum(c.get("duration_s") or 0 for c in a["checks"] if c.get("run_id") == last["run_id"])
+        if spent:
+            split = seconds.setdefault(a.get("framework") or a["id"], [0.0, 0.0])
+            split[a.get("mode", "eager") != "eager"] += spent
+    total = sum(map(sum, seconds.values())) or 1.0
+    parts = [f"{name} {sum(split):.0f} s ({sum(split) / total:.0%}; compiled {split[1]:.0f} s)"
+             for name, split in sorted(seconds.items(), key=lambda kv: -sum(kv[1]))]
+    cores = (doc.get("machine") or {}).get("cpu_count", "?")
+    return (f"The last run of every default adapter ({mdtext.code(last['run_id'])}) took {last['wall_s']} s "
+            f"of wall time on {cores} cores in {last['processes']} processes, {total:.0f} s of checks: "
+            + ", ".join(parts) + ".")
+
+
 def readme_section(doc: dict, results_dir: Path) -> str:
     """The README's summary of a committed conformance run (figures from conformance.json)."""
     adapters = doc["adapters"]
@@ -408,6 +430,8 @@ def readme_section(doc: dict, results_dir: Path) -> str:
         f"`nox -s conformance` took {doc.get('wall_s', '?')} s of wall time after installation "
         f"({doc.get('processes', '?')} processes) "
         f"(full matrix: [{results_dir}/conformance.md]({results_dir}/conformance.md)).",
+        "",
+        run_cost(doc),
         "",
         "| adapter | passed | failed | xfail | n/a | skipped | id -1 | id >= vocab | gradient | check time |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -34,6 +34,23 @@ BENCH_REQUIRED = (*(c for c in BENCH_KEY if c not in BENCH_LATER_COLUMNS), "fram
                   "iqr_s", "gbps", "status", "skip_reason")
 
 
+# How much a row (or an adapter's description) says: a measurement beats an error, which
+# beats a skip. Parts repeat adapters they cannot run as skips (a Keras adapter outside its
+# backend's process), so wherever rows of several parts meet, the part that measured wins.
+BENCH_STATUS_RANK = {"ok": 2, "error": 1, "skipped": 0}
+
+
+def measured_wins(items, group, rank) -> list:
+    """The items that say the most in their group: those of the group's highest ``rank``,
+    in their order. ``group`` and ``rank`` map an item to its group and to a comparable."""
+    items = list(items)
+    best: dict = {}
+    for item in items:
+        key = group(item)
+        best[key] = max(best.get(key, rank(item)), rank(item))
+    return [item for item in items if rank(item) == best[group(item)]]
+
+
 def bench_cell(value) -> str:
     """One value as bench.csv writes it: empty for None/NaN, 6 significant digits for floats."""
     if value is None:

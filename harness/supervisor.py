@@ -1,11 +1,15 @@
 """Run the conformance suite in isolated processes that may die, hang or misbehave.
 
-Every built-in adapter, every ``module:factory`` spec and every installed plug-in gets a
-pytest process of its own (a *unit*, with the environment it needs, e.g. KERAS_BACKEND),
-up to ``--jobs`` at once. Each process streams its events (harness/events.py). When one
-dies (a segfault, ``os._exit``, a killed process) the check it was running is recorded as
-failed with the signal or exit status and the tail of its output, and the unit is started
-again for the checks it had not reached. A check that runs past ``--timeout`` is killed and
+Each pytest process is a *unit*, with the environment it needs (e.g. KERAS_BACKEND), up to
+``--jobs`` at once. Every ``module:factory`` spec and every installed plug-in gets a unit of
+its own; the built-in adapters of one framework share units of about ``PACK_S`` seconds of
+checks (from the last recorded durations), since starting a process and importing its
+framework costs seconds that a few-second adapter would otherwise pay again.
+
+Each process streams its events (harness/events.py). When one dies (a segfault, ``os._exit``,
+a killed process) the check it was running is recorded as failed with the signal or exit
+status and the tail of its output, and the unit is started again for the checks it had not
+reached. A check that runs past ``--timeout`` is killed and
 recorded the same way. Nothing a unit finished before is lost, and the others never notice.
 
 Why not pytest-xdist: a crashed xdist worker is reported without its exit status or signal,
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
 import importlib.util
 import os
 import re
@@ -40,13 +45,14 @@ from harness.registry import (
     Slot,
     default_builtins,
     describe_slot,
+    framework_of,
     match_spec,
     opt_in,
     plugin_names,
     process_env,
     requested_specs,
 )
-from harness.results import machine_dir
+from harness.results import machine_dir, machine_id, results_root
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "tests" / "conformance"
@@ -55,6 +61,11 @@ DEFAULT_TIMEOUT_S = 600.0  # one check; the thorough profile's slowest property 
 POLL_S = 0.2
 LOG_TAIL_LINES = 25
 STOP_EARLY_ARGS = ("-x", "--exitfirst", "--maxfail")
+# A unit of built-in adapters holds about this many seconds of checks: long enough that its
+# process start (pytest, the framework's import: 2-6 s here) is a small share, short enough
+# that the units still spread over every core.
+PACK_S = 40.0
+UNKNOWN_DURATION_S = 10.0  # an adapter with no recorded duration (a new one) is packed as this
 
 
 @dataclasses.dataclass
@@ -64,6 +75,11 @@ class Unit:
     label: str
     specs: list[str]
     env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def adapter_ids(self) -> list[str]:
+        """The ids its results are recorded under when it dies before naming them itself."""
+        return self.specs if len(self.specs) > 1 else [self.label]
 
 
 # --- planning (no framework is imported) ------------------------------------------------
@@ -103,8 +119,9 @@ def _top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def plan_units(specs: list[str] | None) -> list[Unit]:
-    """The processes to start for a selection (None: every built-in and installed plug-in).
+def plan_units(specs: list[str] | None, durations: dict[str, float] | None = None) -> list[Unit]:
+    """The processes to start for a selection (None: every built-in and installed plug-in),
+    longest first. ``durations``: each adapter's last recorded seconds of checks, for packing.
 
     Raises ``UnknownAdapter`` (one line) for a name that matches nothing."""
     if specs is None:
@@ -119,14 +136,43 @@ def plan_units(specs: list[str] | None) -> list[Unit]:
             ids, names = match_spec(spec)
             builtins += [i for i in ids if i not in builtins]
             plugins += [n for n in names if n not in plugins]
-    units = [Unit(aid, [aid], process_env(aid)) for aid in builtins]
+    durations = durations or {}
+    units = _pack_builtins(builtins, durations)
     units += [Unit(f"plugin-{name}", [name]) for name in plugins]
     units += [Unit(spec, [spec]) for spec in dict.fromkeys(factories)]
+    return sorted(units, key=lambda u: -_estimate(u.specs, durations))  # the slowest does not start last
+
+
+def _estimate(specs: list[str], durations: dict[str, float]) -> float:
+    return sum(durations.get(s, UNKNOWN_DURATION_S) for s in specs)
+
+
+def _pack_builtins(adapter_ids: list[str], durations: dict[str, float]) -> list[Unit]:
+    """Built-in adapters in units of about ``PACK_S`` seconds, each unit one framework and one
+    environment (a crash still blames the check that was running; the unit restarts for the
+    rest). Third-party code never shares a process with them."""
+    groups: dict[tuple, list[str]] = {}
+    for aid in adapter_ids:
+        framework = framework_of(aid)
+        env = process_env(aid)
+        groups.setdefault((framework.name if framework else aid, tuple(sorted(env.items()))), []).append(aid)
+    units: list[Unit] = []
+    for (_, env), members in groups.items():
+        packed: list[list[str]] = []
+        for aid in members:  # first fit, in the framework's order
+            room = next((p for p in packed if _estimate([*p, aid], durations) <= PACK_S), None)
+            if room is None:
+                packed.append([aid])
+            else:
+                room.append(aid)
+        units += [Unit(" ".join(specs), specs, dict(env)) for specs in packed]
     return units
 
 
 def _safe(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", label)[:80]
+    """A file-name part for a unit: readable, and unique even where a long label is cut."""
+    cut = re.sub(r"[^A-Za-z0-9._-]+", "_", label)
+    return cut if len(cut) <= 80 else f"{cut[:70]}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -400,10 +446,10 @@ class Supervisor:
         for r in self.runs:
             problems += r.problems
             if r.startup_failure:
-                aid = r.unit.label
-                adapters[aid] = describe_slot(Slot(aid, load_error=r.startup_failure))
-                cells[aid] = {c.name: cell({"check": c.name, "status": "failed", "detail": r.startup_failure},
-                                           profile=self.profile, run_id=self.run_id) for c in CHECKS}
+                for aid in r.unit.adapter_ids:
+                    adapters[aid] = describe_slot(Slot(aid, load_error=r.startup_failure))
+                    cells[aid] = {c.name: cell({"check": c.name, "status": "failed", "detail": r.startup_failure},
+                                               profile=self.profile, run_id=self.run_id) for c in CHECKS}
                 continue
             adapters.update(r.adapters)
             for (aid, name), c in r.results.items():
@@ -415,8 +461,8 @@ class Supervisor:
                 "processes": self.processes, "complete": complete, "problems": problems}
 
 
-def _order_by_last_duration(units: list[Unit], results_dir: Path) -> list[Unit]:
-    """Longest first (from the last recorded durations), so the slowest unit does not start last."""
+def last_durations(results_dir: Path) -> dict[str, float]:
+    """Each adapter's seconds of checks in the machine's record (empty where there is none)."""
     from harness.errors import CorruptResults
     from harness.results import read_json
 
@@ -427,7 +473,7 @@ def _order_by_last_duration(units: list[Unit], results_dir: Path) -> list[Unit]:
             durations[a["id"]] = sum(c.get("duration_s") or 0 for c in a.get("checks", []))
     except (CorruptResults, AttributeError, TypeError, KeyError):
         pass
-    return sorted(units, key=lambda u: -durations.get(u.label, float("inf")))
+    return durations
 
 
 def _timeout(value: float | None) -> float:
@@ -459,7 +505,7 @@ def run_conformance(*, jobs: int | None = None, timeout: float | None = None,
     if jobs is not None and jobs < 1:
         raise HarnessError(f"--jobs {jobs}: must be at least 1")
     specs = requested_specs()
-    units = plan_units(specs)
+    units = plan_units(specs, last_durations(results_root() / machine_id()))
     if not units:
         raise HarnessError("no adapter selected: check EMBEDDING_HARNESS_ADAPTERS")
     meta = machine.metadata()  # validates the machine id before anything is written
@@ -468,7 +514,6 @@ def run_conformance(*, jobs: int | None = None, timeout: float | None = None,
     scratch = out / "tmp" / f"conformance-{run_id}"
     scratch.mkdir(parents=True)
     jobs = jobs or len(os.sched_getaffinity(0))
-    units = _order_by_last_duration(units, out)
     selection_parts = []
     if specs is not None:
         selection_parts.append(f"{ENV_VAR}={','.join(specs)}")

@@ -7,7 +7,7 @@ import statistics
 from harness.bench import datasheets, metrics
 from harness.bench.sweep import Case, cases_for, get_profile
 from harness.dtypes import np_dtype
-from harness.schema import BENCH_COLUMNS, BENCH_KEY
+from harness.schema import BENCH_COLUMNS, BENCH_KEY, measured_wins
 
 # bench.csv's columns, in order (their types and the row key: harness/schema.py).
 COLUMNS = BENCH_COLUMNS
@@ -165,19 +165,15 @@ def build_rows(records: list[dict], denominators: dict | None = None,
                timings: dict[tuple[str, str], dict] | None = None) -> list[dict]:
     """Rows of every part, against the run's one copy bandwidth, timed rows from ``timings``
     (``benchmark_timings`` of the parts' pytest-benchmark JSON) where they have an entry, else from
-    the part record; an adapter measured in one part drops its 'unavailable' rows from the others
+    the part record; the part that measured an adapter wins over those that list it as unavailable
     (Keras adapters are skipped outside their own backend's process)."""
     denominators = denominators or run_denominators(records)
     rows = [r for record in records for r in part_rows(record, denominators, timings)]
-    measured = {r["adapter"] for r in rows if r["variant"] is not None}
-    return [r for r in rows if not (r["variant"] is None and r["adapter"] in measured)]
+    return measured_wins(rows, lambda r: r["adapter"], lambda r: r["variant"] is not None)
 
 
 def adapters_meta(records: list[dict]) -> dict[str, dict]:
-    """Adapter descriptions from every part; a loaded description beats a skip entry."""
-    out: dict[str, dict] = {}
-    for record in records:
-        for adapter_id, info in (record.get("adapters") or {}).items():
-            if adapter_id not in out or ("variant" in info and "variant" not in out[adapter_id]):
-                out[adapter_id] = {**info, "part": record.get("part")}
-    return out
+    """Adapter descriptions from every part; the part that loaded it wins over a skip entry."""
+    described = [(adapter_id, {**info, "part": record.get("part")})
+                 for record in records for adapter_id, info in (record.get("adapters") or {}).items()]
+    return dict(measured_wins(described, lambda d: d[0], lambda d: "variant" in d[1]))

@@ -16,12 +16,14 @@ from harness.results import current_status, read_json
 from harness.schema import (
     ADAPTER_REQUIRED,
     BENCH_REQUIRED,
+    BENCH_STATUS_RANK,
     CHECK_REQUIRED,
     CHECK_STATUSES,
     CONFORMANCE_REQUIRED,
     CONFORMANCE_SCHEMA,
     bench_csv_header,
     bench_key,
+    measured_wins,
     parse_bench_csv,
 )
 
@@ -163,16 +165,9 @@ def load_bench_csv(path: Path) -> list[dict]:
 
 
 def _dedupe(rows: list[dict]) -> list[dict]:
-    """One row per identity. Parts may repeat an adapter as a skip (a Keras adapter seen by the
-    core process); a measured row wins over a skip, and later rows over earlier ones."""
-    rank = {"ok": 2, "error": 1, "skipped": 0}
-    chosen: dict[tuple, dict] = {}
-    for row in rows:
-        key = bench_key(row)
-        old = chosen.get(key)
-        if old is None or rank[row["status"]] >= rank[old["status"]]:
-            chosen[key] = row
-    return list(chosen.values())
+    """One row per identity: the part that measured wins, and the later row among equals."""
+    best = measured_wins(rows, bench_key, lambda r: BENCH_STATUS_RANK[r["status"]])
+    return list({bench_key(r): r for r in best}.values())
 
 
 def load_bench_meta(path: Path) -> dict:

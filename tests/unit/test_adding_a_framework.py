@@ -74,7 +74,7 @@ PROBE = textwrap.dedent('''
     from harness.bench import parts, run, suite
 
     (slot,) = registry.select(["acme-*"], devices=["cpu", "cuda"])
-    units = {u.label: u.env for u in supervisor.plan_units(None)}
+    units = {spec: u.env for u in supervisor.plan_units(None) for spec in u.specs}
     print(json.dumps({
         "listed": list(registry.known_adapters())[-1],
         "matrix": registry.ci_matrix()[-1],

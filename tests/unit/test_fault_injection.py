@@ -212,8 +212,8 @@ def test_a_broken_plugin_does_not_break_bare_pytest_collection(tmp_path):
 
 def test_the_default_plan_includes_installed_plugins_and_keras_backends(monkeypatch):
     monkeypatch.setattr("harness.registry.entry_points", lambda: {"good-plugin": "x:y"})
-    units = {u.label: u for u in plan_units(None)}
-    assert units["plugin-good-plugin"] == Unit("plugin-good-plugin", ["good-plugin"])
+    units = {spec: u for u in plan_units(None) for spec in u.specs}
+    assert units["good-plugin"] == Unit("plugin-good-plugin", ["good-plugin"])
     assert units["keras-jax-gather"].env == {"KERAS_BACKEND": "jax"}
     assert units["torch-gather"].env == {}
 
@@ -221,8 +221,8 @@ def test_the_default_plan_includes_installed_plugins_and_keras_backends(monkeypa
 def test_opt_in_adapters_run_only_when_named():
     from harness.registry import opt_in
 
-    assert opt_in() and all(aid not in {u.label for u in plan_units(None)} for aid in opt_in())
-    named = {u.label: u for u in plan_units(["keras-torch-*-jit"])}
+    assert opt_in() and not set(opt_in()) & {spec for u in plan_units(None) for spec in u.specs}
+    named = {spec: u for u in plan_units(["keras-torch-*-jit"]) for spec in u.specs}
     assert set(named) == set(opt_in()) and all(u.env == {"KERAS_BACKEND": "torch"} for u in named.values())
 
 
@@ -394,3 +394,44 @@ def test_a_ctrl_c_between_reading_and_applying_events_loses_none(tmp_path, monke
         reader.read_new()
     monkeypatch.setattr(events_module.json, "loads", loads)
     assert [e["event"] for e in reader.read_new()] == ["collected"]
+
+
+def test_builtins_share_processes_by_framework_and_plugins_never_do(monkeypatch):
+    from harness.registry import default_builtins, framework_of, process_env
+    from harness.supervisor import PACK_S, UNKNOWN_DURATION_S, _estimate
+
+    monkeypatch.setattr("harness.registry.entry_points", lambda: {"good-plugin": "x:y"})
+    durations = {aid: 3.0 for aid in default_builtins()} | {"torch-gather-compile": 200.0}
+    units = plan_units(None, durations)
+    planned = [spec for u in units for spec in u.specs]
+    assert sorted(planned) == sorted([*default_builtins(), "good-plugin"])  # each exactly once
+    assert len(units) < len(planned) / 2  # a few-second adapter does not pay for a process of its own
+    for u in units:
+        if "good-plugin" in u.specs or "torch-gather-compile" in u.specs:
+            assert len(u.specs) == 1, u  # third-party code and a long adapter run alone
+            continue
+        assert len({framework_of(s).name for s in u.specs}) == 1 and all(process_env(s) == u.env for s in u.specs)
+        assert _estimate(u.specs, durations) <= PACK_S
+    assert units[0].specs == ["torch-gather-compile"]  # the longest starts first
+    # With nothing recorded (a new machine), adapters are packed at their assumed duration.
+    assert all(len(u.specs) <= PACK_S // UNKNOWN_DURATION_S for u in plan_units(None))
+
+
+def test_a_crash_in_a_shared_process_blames_its_check_and_spares_the_neighbour(tmp_path, monkeypatch):
+    import io
+
+    from harness.supervisor import Supervisor
+
+    monkeypatch.setenv("PYTHONPATH", str(HERE))
+    monkeypatch.setenv("HYPOTHESIS_PROFILE", "ci")
+    shared = Unit("shared", ["fault_adapters:segfault", "numpy-gather"])
+    supervisor = Supervisor([shared], tmp_path, jobs=1, timeout_s=120, pytest_args=["-k", FAST], profile="ci",
+                            run_id="r", stream=io.StringIO())
+    supervisor.run()
+    run = supervisor.record({}, "", 1.0, None)
+    statuses = {(aid, check): c["status"] for aid, cells in run["cells"].items() for check, c in cells.items()}
+    assert statuses[("fault-segfault", "scalar_id")] == "failed"
+    assert "SIGSEGV" in run["cells"]["fault-segfault"]["scalar_id"]["detail"]
+    others = {k: v for k, v in statuses.items() if k != ("fault-segfault", "scalar_id")}
+    assert len(others) == 5 and set(others.values()) == {"passed"}, statuses  # the rest, after a restart
+    assert supervisor.processes == 2 and run["complete"]

@@ -58,3 +58,25 @@ def test_a_damaged_table_is_refused_naming_the_line(text, problem):
     with pytest.raises(ValueError) as err:
         schema.parse_bench_csv(text)
     assert str(err.value).startswith(problem)
+
+
+def test_the_part_that_measured_wins_in_every_reader():
+    from harness.bench import rows as rows_mod
+    from harness.report.load import _dedupe
+    from harness.schema import measured_wins
+
+    items = [("a", 0, "first skip"), ("a", 1, "measured"), ("b", 0, "only skip"), ("a", 0, "later skip"),
+             ("a", 1, "measured again")]
+    kept = measured_wins(items, lambda i: i[0], lambda i: i[1])
+    assert [i[2] for i in kept] == ["measured", "only skip", "measured again"]
+    # the report's reader: per row identity, ok beats error beats skipped, the later among equals
+    base = {"adapter": "x", "device": "cpu", "dtype": "float32", "index_dtype": "int32", "pass": "forward",
+            "vocab": 8, "dim": 4, "n_ids": 16, "pooling": None, "distribution": "uniform"}
+    rows = [{**base, "status": "ok", "median_s": 1.0}, {**base, "status": "skipped"},
+            {**base, "status": "error"}, {**base, "status": "ok", "median_s": 2.0}]
+    assert [(r["status"], r.get("median_s")) for r in _dedupe(rows)] == [("ok", 2.0)]
+    # the bench's: an adapter's description from the part that loaded it, wherever it comes
+    records = [{"part": "core", "adapters": {"k": {"skip_reason": "other backend"}}},
+               {"part": "keras", "adapters": {"k": {"variant": "gather"}}},
+               {"part": "late", "adapters": {"k": {"skip_reason": "other backend"}}}]
+    assert rows_mod.adapters_meta(records) == {"k": {"variant": "gather", "part": "keras"}}
