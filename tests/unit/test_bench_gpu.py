@@ -112,7 +112,7 @@ def test_gpu_case_reports_event_device_time_and_wall_time(fake_module):
     bench = FakeBenchmark()
     case = Case("forward", "float32", 64, 8, 256, "uniform")
     ids = session.inputs.ids(64, 256, "uniform").astype(np.int32)
-    out = session.measure(bench, adapter, case, ids)
+    out = session.timer.measure(bench, adapter, case, ids)
     assert out["median_s"] == pytest.approx(fake_module.KERNEL_S)  # from the events, exactly
     assert out["wall_median_s"] == bench.stats.stats.median  # from pytest-benchmark's rounds
     assert out["peak_mem_bytes"] == 777 and "events" in out["timer"]
@@ -126,7 +126,7 @@ def test_gpu_case_without_an_event_source_reports_wall_time(fake_module):
     session = suite.BenchSession(profile=get_profile("quick"), threads=1)
     session.copy_bw, session._ready = {"gbps": 1.0}, True
     bench = FakeBenchmark()
-    out = session.measure(bench, adapter, Case("forward", "float32", 64, 8, 256, "uniform"),
+    out = session.timer.measure(bench, adapter, Case("forward", "float32", 64, 8, 256, "uniform"),
                           session.inputs.ids(64, 256, "uniform").astype(np.int32))
     assert out["median_s"] == out["wall_median_s"] and out["timer"].startswith("wall")
 
@@ -139,7 +139,7 @@ def test_gpu_wall_rounds_sync_once_per_round(fake_module):
     ids = np.zeros(16, np.int32)
     bench = FakeBenchmark()
     before = adapter.syncs
-    session._measure_gpu(bench, adapter, lambda: adapter.forward(w, ids), adapter.synchronize, t_call=1e-4)
+    session.timer.measure_gpu(bench, adapter, lambda: adapter.forward(w, ids), adapter.synchronize, t_call=1e-4)
     rounds, iterations, warmup = bench.calls[0]
     # (warm-up + timed rounds) syncs for the wall time, plus one after the event rounds
     assert adapter.syncs - before == rounds + warmup + 1

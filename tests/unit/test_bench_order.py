@@ -10,7 +10,7 @@ import numpy as np
 from fakes import FakeBenchmark
 
 from backends.numpy_backend import NumpyGather, NumpyOneHot
-from harness.bench import suite
+from harness.bench import measure
 from harness.bench.suite import BenchSession, Item
 from harness.bench.sweep import STREAM, Case, cases_for, get_profile, randomised_blocks, table_order
 
@@ -89,20 +89,20 @@ def test_each_adapter_prepares_a_table_once_while_its_block_runs():
     small, large = Case("forward", "float32", 64, 8, 16, "uniform"), Case("forward", "float32", 128, 8, 16, "uniform")
     for adapter, case in ((a, small), (b, small), (a, replace(small, pass_="forward_backward")), (b, small),
                           (a, large), (b, large), (a, large)):
-        session._weights(adapter, case)
+        session.tables.weights(adapter, case)
     assert (a.prepared, b.prepared) == (2, 2)
-    session.release()
-    session._weights(a, large)
+    session.tables.release()
+    session.tables.weights(a, large)
     assert a.prepared == 3
 
 
 def test_only_a_change_of_framework_pauses(monkeypatch):
     pauses = []
-    monkeypatch.setattr(suite.time, "sleep", pauses.append)
+    monkeypatch.setattr(measure.time, "sleep", pauses.append)
     session = BenchSession(profile=QUICK, threads=1)
     for label in ("numpy", "numpy", "torch", "torch", "self-check numpy-gather", "torch"):
-        session.switch_framework(label)
-    assert pauses == [suite.SETTLE_S] * 4
+        session.tables.switch_framework(label)
+    assert pauses == [measure.SETTLE_S] * 4
 
 
 def _measure(adapter, case):
@@ -110,7 +110,7 @@ def _measure(adapter, case):
     session.copy_bw, session._ready = {"gbps": 1.0}, True
     ids = session.inputs.ids(case.vocab, case.n_ids, case.distribution).astype(np.int32)
     more = [b.astype(np.int32) for b in session.inputs.id_batches(case.vocab, case.n_ids, case.distribution, 3)[1:]]
-    return session.measure(FakeBenchmark(), adapter, case, ids, more)
+    return session.timer.measure(FakeBenchmark(), adapter, case, ids, more)
 
 
 def test_cold_forward_rows_write_into_one_buffer_and_say_so():

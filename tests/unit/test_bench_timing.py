@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fakes import FakeBenchmark, FakeClock, FakeEvent, SequenceClock, fake_tensorflow, fake_torch
 
-from harness.bench import membw, suite, timing
+from harness.bench import measure, membw, suite, timing
 from harness.bench.sweep import Case, get_profile
 
 
@@ -422,15 +422,15 @@ def _session(profile="quick", **changes):
 
 def _self_check(monkeypatch, harness_median_s):
     session = _session()
-    session._last_framework = "self-check numpy-gather"  # no settling pause
+    monkeypatch.setattr(measure, "SETTLE_S", 0)  # no settling pause
 
     def bare(adapter, case, ids):
         sample = lambda: [1.0] * 7  # noqa: E731 - the bare loop after the harness's rounds
         sample.before, sample.number = [1.0] * 7, 10
         return sample
 
-    monkeypatch.setattr(session, "_bare_loop", bare)
-    monkeypatch.setattr(session, "measure", lambda *a, **k: {"median_s": harness_median_s, "iqr_s": 0.0,
+    monkeypatch.setattr(session.checks, "bare_loop", bare)
+    monkeypatch.setattr(session.timer, "measure", lambda *a, **k: {"median_s": harness_median_s, "iqr_s": 0.0,
                                                               "rounds": 5, "iterations": 1})
     return session, session.self_check(FakeBenchmark(), repeat=0)
 
@@ -445,8 +445,8 @@ def _self_check(monkeypatch, harness_median_s):
 def test_self_check_ratio_bounds(monkeypatch, harness_median_s, ok):
     session, entry = _self_check(monkeypatch, harness_median_s)
     assert entry["timeit_median_s"] == 1.0 and entry["timeit_repeat"] == 14  # 7 before + 7 after, pooled
-    assert session.reference_s == 14 * 10 * 1.0  # the bare loop measured: 14 repeats of 10 calls of 1 s
-    assert session.timed_s == 0.0  # the harness's rounds (faked here) are counted where they run
+    assert session.checks.reference_s == 14 * 10 * 1.0  # the bare loop measured: 14 repeats of 10 calls of 1 s
+    assert session.timer.timed_s == 0.0  # the harness's rounds (faked here) are counted where they run
     assert entry["ok"] is ok
     assert ("problem" in entry) is (not ok)
     if not ok:
@@ -459,7 +459,7 @@ def _one_call(monkeypatch, seconds_per_call, max_call_s):
     monkeypatch.setattr(timing, "perf_counter", FakeClock(step=seconds_per_call))  # every reading moves it on
     session = _session("smoke", max_call_s=max_call_s)
     case = Case("forward", "float32", 8, 4, 16, "uniform")
-    return session.measure(FakeBenchmark(), NumpyGather(), case, np.arange(16, dtype=np.int32) % 8)
+    return session.timer.measure(FakeBenchmark(), NumpyGather(), case, np.arange(16, dtype=np.int32) % 8)
 
 
 def test_a_call_as_slow_as_the_limit_is_measured(monkeypatch):
@@ -476,7 +476,7 @@ def test_the_self_check_is_measured_however_slow_one_call_is(monkeypatch):
     # The self-check's case is fixed by the profile: a slow sample on a loaded machine is timed, not skipped.
     monkeypatch.setattr(timing, "perf_counter", FakeClock(step=0.5))
     session = _session("smoke", max_call_s=0.49, timed=True)
-    session._last_framework = "self-check numpy-gather"
+    monkeypatch.setattr(measure, "SETTLE_S", 0)
     entry = session.self_check(FakeBenchmark(), repeat=1)
     assert entry["adapter"] == "numpy-gather" and entry["harness_median_s"] > 0
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from harness.bench import tables
-from harness.bench.suite import SELF_CHECK_RATIO
+from harness.bench.selfcheck import SELF_CHECK_RATIO
 from harness.bench.sweep import FLOOR_SHAPE, get_profile
 
 REPO = Path(__file__).resolve().parents[2]
