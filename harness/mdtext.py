@@ -36,6 +36,13 @@ def table(headers: list, rows: list[list], padded: bool = False) -> str:
     return "\n".join(lines)
 
 
+def frame_table(frame, corner: str, column_name=str) -> str:
+    """A pandas DataFrame as a Markdown table: its index down the first column (headed
+    ``corner``), its columns across (named by ``column_name``), every cell through ``cell``."""
+    return table([corner, *(column_name(c) for c in frame.columns)],
+                 [[label, *values] for label, values in zip(frame.index, frame.itertuples(index=False), strict=True)])
+
+
 def code(text: object) -> str:
     """Inline code: shown literally (no escaping needed inside), fenced by more backticks
     than the text holds in a row."""

@@ -29,12 +29,11 @@ def _headline_table(rows: list[dict]) -> tuple[str, str] | None:
     if not chosen:
         return None
     piece = min(chosen, key=lambda p: p.key["dim"])
-    body = [[a] + [("–" if c["status"] != "ok" else tables.fmt_time(c["median_s"]))
-                   if (c := piece.cell(a, v)) else "" for v in piece.vocabs] for a in piece.labels]
+    times = piece.frame(lambda r: tables.fmt_time(r["median_s"]) if r["status"] == "ok" else "–")
     extra = f", {piece.extra_dimensions()}" if piece.extra_dimensions() else ""
     title = (f"Median time per call, float32 forward, uniform int32 ids, N={piece.key['n_ids']}, "
              f"D={piece.key['dim']}{extra} ('–': skipped):")
-    return title, mdtext.table(["adapter"] + [f"V={v}" for v in piece.vocabs], body)
+    return title, mdtext.frame_table(times, "adapter", lambda v: f"V={v}")
 
 
 def _crossover_table(meta: dict) -> str | None:

@@ -63,6 +63,14 @@ class Slice:
     def cell(self, row_label: str, vocab) -> dict | None:
         return self._cells.get((row_label, vocab))
 
+    def frame(self, cell_text, missing: str = ""):
+        """The slice as a pandas DataFrame, one row per label and one column per vocabulary:
+        ``cell_text(row)`` where a row was measured, ``missing`` elsewhere."""
+        pd = require_pandas("the benchmark tables")
+        return pd.DataFrame([[cell_text(r) if (r := self.cell(label, v)) is not None else missing
+                              for v in self.vocabs] for label in self.labels],
+                            index=self.labels, columns=self.vocabs, dtype=object)
+
     def extra_dimensions(self) -> str:
         """The slice's values in columns no title names (a dimension added after the titles)."""
         return ", ".join(f"{c} {v}" for c, v in self.key.items() if c not in TITLED and v is not None)

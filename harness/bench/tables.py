@@ -267,20 +267,13 @@ METHOD = """\
 
 def _pivot(piece: Slice) -> str | None:
     """One slice as vocabulary down, adapters across: the median time per call."""
-    vocabs, labels = piece.vocabs, piece.labels
-    if not labels or len(vocabs) < 2:  # one vocabulary: the GPU bandwidth tables show it
+    if not piece.labels or len(piece.vocabs) < 2:  # one vocabulary: the GPU bandwidth tables show it
         return None
-    cells = {}
-    for row_label in labels:
-        for vocab in vocabs:
-            r = piece.cell(row_label, vocab)
-            if r is not None:
-                cells[(row_label, vocab)] = fmt_time(r["median_s"]) if r["status"] == "ok" else r["status"]
-    body = [[v] + [cells.get((a, v), "") for a in labels] for v in vocabs]
+    times = piece.frame(lambda r: fmt_time(r["median_s"]) if r["status"] == "ok" else r["status"])
     k = piece.key
     extra = f", {piece.extra_dimensions()}" if piece.extra_dimensions() else ""
     return (f"**{k['pass']}, {k['dtype']}, D={k['dim']}, {k['distribution']} ids, N={k['n_ids']}{extra}: median time "
-            f"per call**\n\n" + mdtext.table(["V"] + labels, body))
+            f"per call**\n\n" + mdtext.frame_table(times.T, "V"))
 
 
 def _full_table(rows: list[dict]) -> str:
