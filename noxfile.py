@@ -6,8 +6,9 @@ torch, TensorFlow, JAX and Keras together are ~3 GB, and installing them once pe
 pyproject.toml changes.
 
 Keras fixes its backend at import, and frameworks compete for threads, so work runs in
-separate processes ("parts"): conformance uses core (numpy, torch, tensorflow, jax, flax) and
-one per Keras backend; bench goes further, one process per framework and per Keras backend.
+separate processes: conformance packs each framework's adapters (each Keras backend apart)
+into processes of about 40 s of checks, every plug-in alone; bench runs one process ("part")
+per framework and per Keras backend.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def _python(session: nox.Session) -> str:
 def conformance(session: nox.Session) -> None:
     """Property tests: every adapter's forward and gradient against gather semantics.
 
-    Each adapter runs in a process of its own (harness/supervisor.py): a crash or a hang is
-    that adapter's reported failure, the others go on. Options before ``--`` go to the
+    The adapters run in isolated processes (harness/supervisor.py): a crash or a hang is the
+    failure of the check that was running, and the rest goes on. Options before ``--`` go to the
     runner (``--jobs``, ``--timeout``); arguments after it go to pytest."""
     python = _python(session)
     runner, pytest_args = _split_posargs(session.posargs)

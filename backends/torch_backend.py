@@ -206,8 +206,9 @@ def prepare_compile(torch) -> None:
     under a compiled adapter's name, so the limit is raised and hitting it raises.
 
     Inductor's on-disk cache in the conformance run's shared folder (as JAX's), where one is
-    given: the run compiles from scratch, as a new machine or CI does, instead of reusing what
-    an earlier run left in the temp folder, and its processes share what they compiled."""
+    given and ``TORCHINDUCTOR_CACHE_DIR`` is not already set: the run compiles from scratch, as a
+    new machine or CI does, instead of reusing what an earlier run left in the temp folder, and
+    its processes share what they compiled."""
     folder = os.environ.get(COMPILE_CACHE_ENV)
     if folder:
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(folder, "inductor"))

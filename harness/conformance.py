@@ -407,7 +407,9 @@ def run_cost(doc: dict) -> str:
         if spent:
             split = seconds.setdefault(a.get("framework") or a["id"], [0.0, 0.0])
             split[a.get("mode", "eager") != "eager"] += spent
-    total = sum(map(sum, seconds.values())) or 1.0
+    total = sum(map(sum, seconds.values()))
+    if not total:
+        return ""  # a record from before the cells kept their durations
     parts = [f"{name} {sum(split):.0f} s ({sum(split) / total:.0%}; compiled {split[1]:.0f} s)"
              for name, split in sorted(seconds.items(), key=lambda kv: -sum(kv[1]))]
     cores = (doc.get("machine") or {}).get("cpu_count", "?")
@@ -431,8 +433,7 @@ def readme_section(doc: dict, results_dir: Path) -> str:
         f"({doc.get('processes', '?')} processes) "
         f"(full matrix: [{results_dir}/conformance.md]({results_dir}/conformance.md)).",
         "",
-        run_cost(doc),
-        "",
+        *([cost, ""] if (cost := run_cost(doc)) else []),
         "| adapter | passed | failed | xfail | n/a | skipped | id -1 | id >= vocab | gradient | check time |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

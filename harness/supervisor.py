@@ -23,9 +23,11 @@ import ast
 import dataclasses
 import hashlib
 import importlib.util
+import math
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -140,17 +142,20 @@ def plan_units(specs: list[str] | None, durations: dict[str, float] | None = Non
     units = _pack_builtins(builtins, durations)
     units += [Unit(f"plugin-{name}", [name]) for name in plugins]
     units += [Unit(spec, [spec]) for spec in dict.fromkeys(factories)]
-    return sorted(units, key=lambda u: -_estimate(u.specs, durations))  # the slowest does not start last
+    # The slowest first, so that it does not start last; what was never timed (a plug-in, a new
+    # adapter) may be the slowest of all.
+    return sorted(units, key=lambda u: -_estimate(u.specs, durations, unknown=math.inf))
 
 
-def _estimate(specs: list[str], durations: dict[str, float]) -> float:
-    return sum(durations.get(s, UNKNOWN_DURATION_S) for s in specs)
+def _estimate(specs: list[str], durations: dict[str, float], unknown: float = UNKNOWN_DURATION_S) -> float:
+    return sum(durations.get(s, unknown) for s in specs)
 
 
 def _pack_builtins(adapter_ids: list[str], durations: dict[str, float]) -> list[Unit]:
-    """Built-in adapters in units of about ``PACK_S`` seconds, each unit one framework and one
-    environment (a crash still blames the check that was running; the unit restarts for the
-    rest). Third-party code never shares a process with them."""
+    """Registered adapters (the built-ins, and those of frameworks registered by other packages)
+    in units of about ``PACK_S`` seconds, each unit one framework and one environment: a crash
+    still blames the check that was running and the unit restarts for the rest. Adapters of
+    different frameworks, plug-ins and ``module:factory`` specs never share a process."""
     groups: dict[tuple, list[str]] = {}
     for aid in adapter_ids:
         framework = framework_of(aid)
@@ -170,9 +175,10 @@ def _pack_builtins(adapter_ids: list[str], durations: dict[str, float]) -> list[
 
 
 def _safe(label: str) -> str:
-    """A file-name part for a unit: readable, and unique even where a long label is cut."""
+    """A file-name part for a unit: readable, and unique where characters were replaced or a
+    long label cut (``m:f`` and ``m_f`` must not share an events file)."""
     cut = re.sub(r"[^A-Za-z0-9._-]+", "_", label)
-    return cut if len(cut) <= 80 else f"{cut[:70]}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+    return cut if cut == label and len(cut) <= 80 else f"{cut[:70]}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -211,6 +217,7 @@ class UnitRun:
         self.saw_collection = False
         self.problems: list[str] = []
         self.finished = False
+        self.split = False  # died while loading its adapters: they run again, each in a unit of its own
         self.stopped_early = False
         self.startup_failure: str | None = None
         self.progress_this_attempt = 0
@@ -317,18 +324,21 @@ class Supervisor:
     def __init__(self, units: list[Unit], scratch: Path, *, jobs: int, timeout_s: float,
                  pytest_args: list[str], profile: str, run_id: str, stream=sys.stderr):
         self.runs = [UnitRun(u, scratch, pytest_args) for u in units]
+        self.scratch = scratch
         self.jobs = max(1, jobs)
         self.timeout_s = timeout_s
         self.profile = profile
         self.run_id = run_id
         self.stream = stream
         self.stop_early = any(a.split("=")[0] in STOP_EARLY_ARGS for a in pytest_args)
-        self.progress = Progress(len(units) * len(CHECKS), "conformance", stream=stream, heartbeat_s=30)
+        self.progress = Progress(sum(len(u.specs) for u in units) * len(CHECKS), "conformance", stream=stream,
+                                 heartbeat_s=30)
         self.processes = 0
         self.interrupted = False
 
     def _expected_total(self) -> int:
-        return sum(len(r.collected) if r.saw_collection or r.finished else len(CHECKS) for r in self.runs)
+        return sum(len(r.collected) if r.saw_collection or r.finished else len(r.unit.specs) * len(CHECKS)
+                   for r in self.runs if not r.split)
 
     def _label(self, running: list[UnitRun]) -> str:
         names = []
@@ -345,6 +355,9 @@ class Supervisor:
             pair = r.open[0]
             r.blame(pair, f"{why} while running this check", self.profile, self.run_id, in_check=True)
             self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome="failed")
+        if not r.saw_collection and not r.collected and len(r.unit.specs) > 1 and not hang:
+            r.split = True  # one adapter may have killed it while loading: each alone, so it alone fails
+            return False
         if not r.saw_collection and not r.collected:
             r.problems.append(f"{r.unit.label}: {why} before it collected its checks")
             r.startup_failure = (f"{why} before it collected its checks\n--- last lines of the process "
@@ -423,6 +436,12 @@ class Supervisor:
         running.remove(r)
         if self._after_exit(r, hung):
             pending.insert(0, r)  # the rest of this unit, in a fresh process
+        elif r.split:
+            alone = [UnitRun(Unit(spec, [spec], r.unit.env), self.scratch, r.pytest_args) for spec in r.unit.specs]
+            self.runs += alone
+            pending[:0] = alone
+            self.progress.note(f"conformance: {r.unit.label}: the process {describe_exit(r.proc.returncode)} "
+                               f"while loading its adapters; each runs again in a process of its own")
         else:
             r.finished = True
             self.progress.note(self._unit_line(r))
@@ -444,6 +463,8 @@ class Supervisor:
         problems: list[str] = []
         complete = not self.interrupted
         for r in self.runs:
+            if r.split:
+                continue  # its adapters ran in units of their own
             problems += r.problems
             if r.startup_failure:
                 for aid in r.unit.adapter_ids:
@@ -459,6 +480,19 @@ class Supervisor:
         return {"run_id": self.run_id, "profile": self.profile, "machine": machine_meta, "adapters": adapters,
                 "cells": cells, "selection": selection, "started": started, "wall_s": round(wall_s, 1),
                 "processes": self.processes, "complete": complete, "problems": problems}
+
+
+def planning_durations(root: Path, machine: str) -> dict[str, float]:
+    """Each adapter's seconds of checks for packing units: this machine's record, else the
+    median of the other machines' in ``root`` (a new machine or CI's id has none of its own,
+    and an adapter's cost relative to the others' carries over)."""
+    own = last_durations(root / machine)
+    elsewhere: dict[str, list[float]] = {}
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name != machine) if root.is_dir() else []
+    for folder in folders:
+        for aid, seconds in last_durations(folder).items():
+            elsewhere.setdefault(aid, []).append(seconds)
+    return {**{aid: statistics.median(found) for aid, found in elsewhere.items()}, **own}
 
 
 def last_durations(results_dir: Path) -> dict[str, float]:
@@ -505,7 +539,7 @@ def run_conformance(*, jobs: int | None = None, timeout: float | None = None,
     if jobs is not None and jobs < 1:
         raise HarnessError(f"--jobs {jobs}: must be at least 1")
     specs = requested_specs()
-    units = plan_units(specs, last_durations(results_root() / machine_id()))
+    units = plan_units(specs, planning_durations(results_root(), machine_id()))
     if not units:
         raise HarnessError("no adapter selected: check EMBEDDING_HARNESS_ADAPTERS")
     meta = machine.metadata()  # validates the machine id before anything is written

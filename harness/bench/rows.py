@@ -173,7 +173,8 @@ def build_rows(records: list[dict], denominators: dict | None = None,
 
 
 def adapters_meta(records: list[dict]) -> dict[str, dict]:
-    """Adapter descriptions from every part; the part that loaded it wins over a skip entry."""
+    """Adapter descriptions from every part; the part that loaded it wins over a skip entry (the
+    later part among equals)."""
     described = [(adapter_id, {**info, "part": record.get("part")})
                  for record in records for adapter_id, info in (record.get("adapters") or {}).items()]
     return dict(measured_wins(described, lambda d: d[0], lambda d: "variant" in d[1]))

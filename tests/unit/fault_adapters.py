@@ -137,6 +137,13 @@ def raises():
     raise RuntimeError("this plug-in's factory is broken")
 
 
+def segfault_on_load():
+    """Kills its process while the adapters are loaded, before any check is collected."""
+    import ctypes
+
+    ctypes.string_at(0)
+
+
 class FailsOnLargeTables(MyEmbedding):
     """A kernel that raises on tables past 1000 rows (a size limit its authors never hit)."""
 

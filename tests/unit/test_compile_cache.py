@@ -51,3 +51,25 @@ def test_jax_keeps_its_compiled_programs_in_that_folder_only_when_told(tmp_path)
     assert told.returncode == 0, told.stderr[-2000:]
     assert told.stdout.strip() == str(folder)
     assert any(folder.iterdir())  # even a program that compiled in milliseconds is kept
+
+
+_TORCH_PROBE = """
+import os, torch
+from backends.torch_backend import prepare_compile
+prepare_compile(torch)
+print(os.environ.get("TORCHINDUCTOR_CACHE_DIR"))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_inductor_compiles_into_that_folder_only_when_told(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in (COMPILE_CACHE_ENV, "TORCHINDUCTOR_CACHE_DIR")}
+    env["PYTHONPATH"] = str(REPO)
+    plain = subprocess.run([sys.executable, "-c", _TORCH_PROBE], env=env, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    folder = tmp_path / "compile-cache"
+    assert str(folder) not in plain.stdout  # inductor's own default (torch may set the variable to it)
+    told = subprocess.run([sys.executable, "-c", _TORCH_PROBE], env={**env, COMPILE_CACHE_ENV: str(folder)},
+                          capture_output=True, text=True, timeout=120)
+    assert told.returncode == 0, told.stderr[-2000:]
+    assert told.stdout.strip() == str(folder / "inductor")

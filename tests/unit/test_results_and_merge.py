@@ -193,3 +193,22 @@ def test_the_readme_section_gives_each_adapters_check_time_and_share():
     assert text.splitlines()[-2:] == [
         "| numpy-gather | 2 | 0 | 0 | 0 | 0 | wrap | - | - | 3.0 s (25%) |",
         "| jax-gather | 1 | 0 | 0 | 0 | 0 | wrap | - | - | 9.0 s (75%) |"]
+
+
+def test_the_readme_says_where_the_last_full_runs_time_went():
+    def adapter(aid, framework, mode, run_id, *seconds):
+        return {"id": aid, "framework": framework, "mode": mode,
+                "checks": [{"check": f"c{i}", "duration_s": s, "run_id": run_id} for i, s in enumerate(seconds)]}
+
+    doc = {"machine": {"cpu_count": 2},
+           "runs": [{"run_id": "full", "complete": True, "selection": None, "wall_s": 60.0, "processes": 3},
+                    {"run_id": "some", "complete": True, "selection": "EMBEDDING_HARNESS_ADAPTERS=x", "wall_s": 9.0,
+                     "processes": 1}],
+           "adapters": [adapter("t-gather", "t", "eager", "full", 10.0, 5.0),
+                        adapter("t-gather-compile", "t", "compile", "full", 60.0),
+                        adapter("n-gather", "n", "eager", "full", 25.0),
+                        adapter("x-gather", "x", "eager", "some", 99.0)]}  # a selective run's cells do not count
+    assert conformance.run_cost(doc) == (
+        "The last run of every default adapter (`full`) took 60.0 s of wall time on 2 cores in 3 processes, "
+        "100 s of checks: t 75 s (75%; compiled 60 s), n 25 s (25%; compiled 0 s).")
+    assert conformance.run_cost({**doc, "runs": doc["runs"][1:]}) == ""  # no complete run of every adapter
