@@ -355,10 +355,10 @@ class Supervisor:
             pair = r.open[0]
             r.blame(pair, f"{why} while running this check", self.profile, self.run_id, in_check=True)
             self.progress.advance(label=f"{pair[0]}::{pair[1]}", outcome="failed")
-        if not r.saw_collection and not r.collected and len(r.unit.specs) > 1 and not hang:
-            r.split = True  # one adapter may have killed it while loading: each alone, so it alone fails
-            return False
         if not r.saw_collection and not r.collected:
+            if len(r.unit.specs) > 1 and not hang:
+                r.split = True  # one adapter may have killed it while loading: each alone, so it alone fails
+                return False
             r.problems.append(f"{r.unit.label}: {why} before it collected its checks")
             r.startup_failure = (f"{why} before it collected its checks\n--- last lines of the process "
                                  f"output ({r.log_path}) ---\n{_tail(r.log_path)}")

@@ -418,18 +418,22 @@ def test_builtins_share_processes_by_framework_and_plugins_never_do(monkeypatch)
     assert all(len(u.specs) <= PACK_S // UNKNOWN_DURATION_S for u in plan_units(None))
 
 
-def test_a_crash_in_a_shared_process_blames_its_check_and_spares_the_neighbour(tmp_path, monkeypatch):
+def _run_shared(tmp_path, monkeypatch, *specs):
+    """One process shared by ``specs`` (the FAST checks), run by the supervisor: it and its record."""
     import io
 
     from harness.supervisor import Supervisor
 
     monkeypatch.setenv("PYTHONPATH", str(HERE))
     monkeypatch.setenv("HYPOTHESIS_PROFILE", "ci")
-    shared = Unit("shared", ["fault_adapters:segfault", "numpy-gather"])
-    supervisor = Supervisor([shared], tmp_path, jobs=1, timeout_s=120, pytest_args=["-k", FAST], profile="ci",
-                            run_id="r", stream=io.StringIO())
+    supervisor = Supervisor([Unit("shared", list(specs))], tmp_path, jobs=1, timeout_s=120,
+                            pytest_args=["-k", FAST], profile="ci", run_id="r", stream=io.StringIO())
     supervisor.run()
-    run = supervisor.record({}, "", 1.0, None)
+    return supervisor, supervisor.record({}, "", 1.0, None)
+
+
+def test_a_crash_in_a_shared_process_blames_its_check_and_spares_the_neighbour(tmp_path, monkeypatch):
+    supervisor, run = _run_shared(tmp_path, monkeypatch, "fault_adapters:segfault", "numpy-gather")
     statuses = {(aid, check): c["status"] for aid, cells in run["cells"].items() for check, c in cells.items()}
     assert statuses[("fault-segfault", "scalar_id")] == "failed"
     assert "SIGSEGV" in run["cells"]["fault-segfault"]["scalar_id"]["detail"]
@@ -439,17 +443,7 @@ def test_a_crash_in_a_shared_process_blames_its_check_and_spares_the_neighbour(t
 
 
 def test_a_shared_process_that_dies_while_loading_runs_each_adapter_alone(tmp_path, monkeypatch):
-    import io
-
-    from harness.supervisor import Supervisor
-
-    monkeypatch.setenv("PYTHONPATH", str(HERE))
-    monkeypatch.setenv("HYPOTHESIS_PROFILE", "ci")
-    shared = Unit("shared", ["fault_adapters:segfault_on_load", "numpy-gather"])
-    supervisor = Supervisor([shared], tmp_path, jobs=1, timeout_s=120, pytest_args=["-k", FAST], profile="ci",
-                            run_id="r", stream=io.StringIO())
-    supervisor.run()
-    run = supervisor.record({}, "", 1.0, None)
+    supervisor, run = _run_shared(tmp_path, monkeypatch, "fault_adapters:segfault_on_load", "numpy-gather")
     assert {c["status"] for c in run["cells"]["numpy-gather"].values()} == {"passed"}  # the neighbour, alone
     crashed = run["cells"]["fault_adapters:segfault_on_load"]
     assert {c["status"] for c in crashed.values()} == {"failed"}
