@@ -81,22 +81,6 @@ def unproven(result: dict) -> list[str]:
     return sorted(name for name, ids in result["failed_by"].items() if not ids)
 
 
-def render(result: dict) -> str:
-    lines = [f"Kill rate: **{result['killed']}/{result['adapters']}** broken adapters caught "
-             f"({result['rate']:.0%}), Hypothesis profile `{result['profile']}`; the faithful controls "
-             f"({result['control']['id']}) "
-             + ("pass every check of their family." if not result["control"]["failed"]
-                else f"FAILS {', '.join(result['control']['failed'])}."),
-             "", "| broken adapter | the bug it models | caught by |", "|---|---|---|"]
-    for m in result["mutants"]:
-        caught = ", ".join(m["killed_by"][:4]) + (" ..." if len(m["killed_by"]) > 4 else "") or "**SURVIVED**"
-        lines.append(f"| {m['id']} | {m['bug'].replace('|', '/')} | {caught} |")
-    missing = unproven(result)
-    lines += ["", f"Every one of the {len(result['failed_by'])} checks fails on at least one broken adapter."
-              if not missing else f"**Never shown to fail** (no broken adapter fails them): {', '.join(missing)}."]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.killrate", description=__doc__.splitlines()[0])
     parser.add_argument("module", help="module (or module:factory) making the broken adapters")
@@ -114,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
             from harness.results import atomic_write_json
 
             atomic_write_json(args.out, result)
-        text = render(result)
+        from harness.views.selftests import killrate_section  # the view imports this module
+
+        text = killrate_section(result)
         if args.readme:
-            from harness.readme import replace_section
+            from harness.views.readme import replace_section
 
             replace_section(args.readme, "killrate", text)
     except HarnessError as exc:

@@ -137,37 +137,6 @@ def changed_sources(result: dict) -> list[str]:
             if entry.get("source_sha256") and _sha256(Path(module)) != entry["source_sha256"]]
 
 
-def render(result: dict, changed: list[str] | None = None) -> str:
-    """The README's section; ``changed``: modules edited since they were measured (their
-    figures describe the older source until ``nox -s mutmut`` measures them again)."""
-    t = result["total"]
-    lines = [f"Mutation score of the modules that decide verdicts and figures: **{t['score']:.1%}** "
-             f"({t['counts']['killed']} of {t['counts']['killed'] + t['counts']['survived'] + t['counts']['untested']} "
-             f"mutants killed; {t['counts']['equivalent']} equivalent ones listed with their reason in "
-             f"`{EQUIVALENT_FILE}`), mutmut {result['mutmut']}, {result['created']}; goal {GOAL:.0%}.", "",
-             "| module | killed | survived | no test reaches it | equivalent | score |", "|---|---|---|---|---|---|"]
-    for module, m in result["modules"].items():
-        c = m["counts"]
-        lines.append(f"| `{module}` | {c['killed']} | {c['survived']} | {c['untested']} | {c['equivalent']} | "
-                     f"{m['score']:.1%} |" if m["score"] is not None else f"| `{module}` | 0 | 0 | 0 | 0 | - |")
-    carried = {m: e["measured"] for m, e in result["modules"].items()
-               if e.get("measured") and e["measured"] != result.get("created")}
-    if carried:
-        lines += ["", "Carried over from an earlier run when this result was written (the source was then the "
-                  "one measured): " + ", ".join(f"`{m}` (measured {when})" for m, when in carried.items()) + "."]
-    if result["not_measured"]:
-        lines += ["", "Not measured completely by this run, so not in the score: " + ", ".join(
-            f"`{m}` ({n['checked']} of {n['mutants']} mutants checked)" for m, n in result["not_measured"].items())
-            + "."]
-    if result["stale"]:
-        lines += ["", "Stale equivalence listings (the mutated line changed): "
-                  + ", ".join(s["name"] for s in result["stale"])]
-    if changed:
-        lines += ["", "**Changed since measured** (these figures describe the older source; `nox -s mutmut` "
-                  "measures them again): " + ", ".join(f"`{m}`" for m in changed) + "."]
-    return "\n".join(lines)
-
-
 def _sha256(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
@@ -206,11 +175,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="an earlier result (e.g. results/mutation.json): modules this run did not measure "
                              "keep its figures while their source is unchanged")
     args = parser.parse_args(argv)
+    from harness.views.selftests import mutation_md, mutation_section  # the views import this module's facts
+
     if args.render:
-        from harness.readme import replace_section
+        from harness.views.readme import replace_section
 
         committed = json.loads(args.render.read_text())
-        text = render(committed, changed_sources(committed))
+        text = mutation_section(committed, changed_sources(committed))
         if args.readme:
             replace_section(args.readme, "mutation", text)
         print(text)
@@ -227,16 +198,14 @@ def main(argv: list[str] | None = None) -> int:
             commit = _last_commit_of(args.keep)
             carry_over(result, json.loads(args.keep.read_text()), lambda module, entry: (
                 _sha256(Path(module)), entry.get("source_sha256") or _committed_sha256(commit, module)))
-        text = render(result)
+        text = mutation_section(result)
         if args.out:
             from harness.results import atomic_write_json, atomic_write_text
 
             atomic_write_json(args.out, result)
-            atomic_write_text(args.out.with_suffix(".md"), "# Mutation testing\n\n" + text + "\n\n"
-                              + "\n\n".join(f"## {s['name']} ({s['outcome']})\n\n```diff\n{s['diff']}\n```"
-                                            for s in result["survivors"]) + "\n")
+            atomic_write_text(args.out.with_suffix(".md"), mutation_md(result))
         if args.readme:
-            from harness.readme import replace_section
+            from harness.views.readme import replace_section
 
             replace_section(args.readme, "mutation", text)
     except HarnessError as exc:

@@ -118,6 +118,23 @@ def parse_bench_csv(text: str) -> tuple[list[str], list[dict]]:
     return header, rows
 
 
+def read_bench_csv(text: str, default_run_id: str | None = None) -> list[dict]:
+    """bench.csv back into rows (typed; empty cells as None), refusing a table whose columns are
+    not bench.csv's. A table written before rows carried their run id gets ``default_run_id``
+    (its bench_meta.json's run)."""
+    header = bench_csv_header(text)
+    missing = [c for c in BENCH_COLUMNS if c not in header and c not in BENCH_LATER_COLUMNS]
+    unknown = [c for c in header if c not in BENCH_COLUMNS]
+    if missing or unknown or len(set(header)) != len(header):
+        raise ValueError(f"bench.csv columns are {header}, expected {list(BENCH_COLUMNS)}")
+    _, rows = parse_bench_csv(text)
+    for row in rows:
+        row.setdefault("run_id", default_run_id)
+        for column in BENCH_LATER_COLUMNS:
+            row.setdefault(column, None)
+    return rows
+
+
 def bench_key(row: dict) -> tuple:
     return tuple("" if row.get(c) is None else str(row[c]) for c in BENCH_KEY)
 

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
             finalize(args.out, args.run_id)
             return 0
-        from harness.bench.readme import update_readme
+        from harness.views.bench_readme import update_readme
 
         update_readme(args.out, args.readme)
         print(f"bench readme: updated {args.readme} from {args.out}", file=sys.stderr)

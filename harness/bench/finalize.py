@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.bench import crossover, parts, plots, tables
+from harness.bench import crossover, parts
 from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import (
     COLUMNS,
@@ -25,10 +25,13 @@ from harness.bench.rows import (
     copy_disagreements,
     run_denominators,
 )
+from harness.bench.selfcheck import self_check_summary
 from harness.bench.sweep import get_profile, sized_rows
 from harness.errors import CorruptResults, HarnessError
 from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
-from harness.schema import bench_key
+from harness.schema import bench_csv_text, bench_key, read_bench_csv
+from harness.views import bench as bench_view
+from harness.views import plots
 
 PART_KEYS = ("profile", "timed", "started", "finished", "pytest_exit", "threads", "copy_bandwidth",
              "gemm_flops_per_s", "onehot_mem_budget", "self_check", "load_average", "device_copy_bandwidth",
@@ -54,7 +57,7 @@ def _previous(out: Path, stream) -> tuple[list[dict], dict]:
         if meta_path.exists():
             meta = read_json(meta_path)
         if csv_path.exists():
-            rows = tables.read_csv(csv_path.read_text(encoding="utf-8"), default_run_id=meta.get("run_id"))
+            rows = read_bench_csv(csv_path.read_text(encoding="utf-8"), default_run_id=meta.get("run_id"))
     except (CorruptResults, ValueError) as exc:
         for path in (csv_path, meta_path):
             if path.exists():
@@ -111,11 +114,11 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
         rows = sorted(merged, key=_sort_key)
         adapters = {**(old_meta.get("adapters") or {}), **adapters_meta(records)}
         meta = _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta, denominators)
-        atomic_write_text(out / "bench.csv", tables.to_csv(rows))
+        atomic_write_text(out / "bench.csv", bench_csv_text(rows))
         written_plots = plots.write_all(sized_rows(rows), meta["crossover"], out / "plots")
         meta["plots"] = [str(p.relative_to(out)) for p in written_plots]
         atomic_write_json(out / "bench_meta.json", meta)
-        atomic_write_text(out / "BENCH.md", tables.bench_md(rows, meta, meta["crossover"]))
+        atomic_write_text(out / "BENCH.md", bench_view.bench_md(rows, meta, meta["crossover"]))
         _prune_raw(out, {r.get("run_id") for r in rows} | {manifest["run_id"]})
     c = meta["counts"]
     stream.write(f"bench finalize: {len(new_rows)} rows measured by run {manifest['run_id']} "
@@ -167,7 +170,7 @@ def _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_met
     meta["copy_denominator"] = denominators
     meta["copy_disagreements"] = copy_disagreements(records, denominators)
     meta["load_warnings"] = load_warnings(records)
-    meta["self_check"] = tables.self_check_summary(meta)
+    meta["self_check"] = self_check_summary(meta)
     meta["crossover"] = crossover.summarize(sized_rows(rows), adapters)
     return meta
 

@@ -4,6 +4,7 @@ harness's own timing path is suspect and the part is reported as failed."""
 
 from __future__ import annotations
 
+import statistics
 import timeit
 
 import numpy as np
@@ -79,3 +80,29 @@ class SelfCheck:
         sample.number = number
         sample.before = sample()
         return sample
+
+
+def self_check_summary(meta: dict) -> list[dict]:
+    """Per part and checked adapter: harness median vs the bare loop (ratio), and the spread of
+    repeated medians."""
+    out = []
+    for part, p in meta["parts"].items():
+        by_adapter: dict[str, list[dict]] = {}
+        for c in p.get("self_check") or []:
+            by_adapter.setdefault(c.get("adapter", "?"), []).append(c)
+        for checks in by_adapter.values():
+            medians = [c["harness_median_s"] for c in checks if c.get("harness_median_s")]
+            first = next((c for c in checks if "timeit_median_s" in c), None)
+            entry = {"part": part, "case": f"{checks[0]['adapter']} V={checks[0]['vocab']} D={checks[0]['dim']} "
+                                            f"N={checks[0]['n_ids']} {checks[0].get('index_dtype', 'int32')}",
+                     "repeats": len(medians), "timed": bool(p.get("timed"))}
+            if first:
+                entry.update(harness_median_s=first["harness_median_s"], timeit_median_s=first["timeit_median_s"],
+                             timeit_min_s=first["timeit_min_s"],
+                             ratio=first["harness_median_s"] / first["timeit_median_s"])
+            if medians:
+                mean = statistics.fmean(medians)
+                entry.update(min_median_s=min(medians), max_median_s=max(medians),
+                             cv=(statistics.stdev(medians) / mean) if len(medians) > 1 and mean else None)
+            out.append(entry)
+    return out

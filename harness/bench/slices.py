@@ -1,7 +1,7 @@
 """Benchmark rows cut into slices for the adapters x vocabulary tables: BENCH.md's, the README's and
 the report's. One slice per value of every key column (harness/schema.py) but the adapter, its
 index dtype and the vocabulary, so rows that differ in any dimension never share a table cell;
-a dimension added to the key gets tables of its own. The grouping is pandas' (the bench extra)."""
+a dimension added to the key gets tables of its own. The grouping is pandas'."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def require_pandas(what: str):
     try:
         import pandas
     except ImportError:
-        raise HarnessError(f"{what} need(s) pandas: pip install 'embedding-harness[bench]'") from None
+        raise HarnessError(f"{what} need(s) pandas (a dependency of the harness): pip install 'pandas>=2'") from None
     return pandas
 
 

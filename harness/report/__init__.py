@@ -26,9 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.report import html, markdown
 from harness.report.merge import ReportData, collect
 from harness.results import atomic_write_text
+from harness.views import report_html, report_md
 
 REPORT_MD = "REPORT.md"
 REPORT_HTML = "report.html"
@@ -61,7 +61,7 @@ def build_report(root: Path) -> BuildResult:
     result = BuildResult(data)
     if not data.machines:
         return result
-    for name, render in ((REPORT_MD, markdown.render), (REPORT_HTML, html.render)):
+    for name, render in ((REPORT_MD, report_md.render), (REPORT_HTML, report_html.render)):
         atomic_write_text(root / name, render(data))
         result.written.append(root / name)
     return result

@@ -50,7 +50,6 @@ from pathlib import Path
 from harness.bench.crossover import ratio_interval
 from harness.bench.parts import RAW_DIR
 from harness.errors import HarnessError
-from harness.report.benchtables import format_seconds
 from harness.report.load import (
     BENCH_FILE,
     BENCH_META_FILE,
@@ -63,9 +62,10 @@ from harness.report.load import (
     load_conformance,
     load_machine,
 )
-from harness.report.markdown import table
 from harness.report.merge import adapter_label
 from harness.schema import BENCH_KEY, bench_key
+from harness.views.formats import format_seconds
+from harness.views.report_md import table
 
 DEFAULT_FLOOR = 0.05
 VERDICT_ORDER = ("slower", "faster", "status changed", "unchanged", "indistinguishable", "not measured", "added",

@@ -3,7 +3,7 @@
 Every reader either returns clean data or raises ``CorruptResults`` with a one-line message
 that names the file. ``load_root`` turns those into ``problems`` and goes on with the rest,
 so one bad file never costs the whole report. Only the standard library is used: results must
-be readable where nothing but the harness is installed (the HTML report's views need pandas).
+be readable where nothing but the harness is installed (the views in harness/views use pandas).
 """
 
 from __future__ import annotations

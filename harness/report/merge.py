@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.bench.tables import fmt_bytes
 from harness.platform import describe_conditions, rule_coverage
 from harness.report.load import MachineResults, load_root
 from harness.schema import CHECK_STATUSES, MACHINE_FIELDS
+from harness.views.formats import fmt_bytes
 
 AdapterKey = tuple[str, str]  # (adapter id, device)
 

@@ -17,8 +17,10 @@ from fakes import NVIDIA_SMI_H100, FakeBenchmark, FakeEvent, fake_torch
 
 from harness import machine, registry
 from harness.bench import rows as rows_mod
-from harness.bench import suite, tables
+from harness.bench import suite
 from harness.bench.sweep import Case, get_profile
+from harness.schema import read_bench_csv
+from harness.views import bench as tables
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -186,7 +188,7 @@ def test_gpu_rows_end_to_end(tmp_path):
     fin = subprocess.run([sys.executable, "-m", "harness.bench", "finalize", "--out", str(out), "--run-id", "t1"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert fin.returncode == 0, fin.stderr
-    rows = tables.read_csv((out / "bench.csv").read_text())
+    rows = read_bench_csv((out / "bench.csv").read_text())
     gather = [r for r in rows if r["adapter"] == "fakecuda-gather-cuda"]
     assert gather and all(r["device"] == "cuda" and r["status"] == "ok" for r in gather)
     assert all(r["median_s"] == pytest.approx(50e-6) for r in gather)

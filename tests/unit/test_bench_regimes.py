@@ -2,9 +2,11 @@
 
 import pytest
 
-from harness.bench import datasheets, regimes, tables
+from harness.bench import datasheets
 from harness.bench import rows as rows_mod
 from harness.bench.sweep import sized_rows
+from harness.views import bench as tables
+from harness.views import formats, regimes
 
 GPU = {"gbps": 3000.0, "l2_cache_bytes": 50 << 20, "name": "NVIDIA H100 80GB HBM3",
        "method": "torch copy_, CUDA events", "bytes_per_copy": 2 << 30}
@@ -67,8 +69,8 @@ def test_cpu_rows_have_no_datasheet_share():
 def test_floor_rows_get_their_own_table_and_stay_out_of_the_sized_ones():
     rows = _sweep()
     table = regimes.floor_table(rows)
-    assert f"| fast-cuda | cuda | {tables.fmt_time(8e-6)} |" in table
-    assert f"| slow-cuda | cuda | {tables.fmt_time(30e-6)} |" in table
+    assert f"| fast-cuda | cuda | {formats.fmt_time(8e-6)} |" in table
+    assert f"| slow-cuda | cuda | {formats.fmt_time(30e-6)} |" in table
     assert all(r["vocab"] != 2 for r in sized_rows(rows))
     section = tables.device_section(rows, "cuda", "GPU results")
     assert "| 128 | 4194304 |" in section  # the sized rows are listed, V D N in a row
@@ -82,7 +84,7 @@ def test_bandwidth_section_names_the_closest_framework_and_its_distance():
             "datasheet peak; furthest is slow-cuda at 20 %") in verdict
     section = regimes.bandwidth_section(rows, {"device_copy_bandwidth_gbps": {"core": 3000.0},
                                                "parts": {"core": {"device_copy_bandwidth": GPU}}})
-    assert f"{tables.fmt_num(2400.0)} GB/s (80 % / 71.6 %)" in section
+    assert f"{formats.fmt_num(2400.0)} GB/s (80 % / 71.6 %)" in section
     assert "H100 SXM (HBM3) (3350 GB/s" in section
     # the method is the one the runtime that measured it recorded
     assert "(3000 GB/s; torch copy_, CUDA events of a 1 GiB buffer, read + write)" in section
@@ -91,7 +93,7 @@ def test_bandwidth_section_names_the_closest_framework_and_its_distance():
 def test_backward_table_divides_forward_backward_by_forward():
     table = regimes.backward_table(_sweep())
     line = next(line for line in table.splitlines() if "fast-cuda" in line and "4194304" in line)
-    assert line.rstrip(" |").endswith(f"| {tables.fmt_num(3.0)}")
+    assert line.rstrip(" |").endswith(f"| {formats.fmt_num(3.0)}")
 
 
 def test_no_gpu_rows_no_gpu_sections():

@@ -4,7 +4,8 @@ rows that differ in any dimension never share a cell."""
 from __future__ import annotations
 
 from harness.bench import slices
-from harness.report.benchtables import pivots
+from harness.views import tables
+from harness.views.bench_pivots import pivots
 
 
 def _row(adapter, vocab, index_dtype="int32", median=1e-3, **key):
@@ -44,12 +45,11 @@ def test_the_headline_is_float32_uniform_and_the_batch_with_most_measured_rows()
 
 
 def test_a_slice_as_a_frame_and_the_frame_as_a_markdown_table():
-    from harness import mdtext
 
     rows = [_row("a-gather", 10, median=1e-3), _row("a-gather", 100, median=2e-3), _row("b-onehot", 10, median=3e-3)]
     (piece,) = slices.slices(rows)
     frame = piece.frame(lambda r: r["median_s"] * 1e3, missing="-")
     assert list(frame.index) == ["a-gather", "b-onehot"] and list(frame.columns) == [10, 100]
     assert frame.loc["b-onehot", 100] == "-" and frame.loc["a-gather", 100] == 2.0  # b never ran at V=100
-    assert mdtext.frame_table(frame.T, "V", lambda c: f"<{c}>").splitlines() == [
+    assert tables.markdown(frame.T, index="V", column_name=lambda c: f"<{c}>").splitlines() == [
         "| V | &lt;a-gather&gt; | &lt;b-onehot&gt; |", "|---|---|---|", "| 10 | 1.0 | 3.0 |", "| 100 | 2.0 | - |"]

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench import tables
 from harness.bench.rows import COLUMNS
 from harness.bench.sweep import sized_rows
+from harness.schema import read_bench_csv
+from harness.views import bench as tables
+from harness.views import formats
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +41,7 @@ def test_smoke_run_writes_every_output(smoke_results):
                  "BENCH.md", "plots/crossover.png", "plots/time_vs_vocab-numpy-cpu.png"):
         assert (out / name).stat().st_size > 0, name
     assert not (out / "tmp").exists()
-    rows = tables.read_csv((out / "bench.csv").read_text())
+    rows = read_bench_csv((out / "bench.csv").read_text())
     assert (out / "bench.csv").read_text().splitlines()[0] == ",".join(COLUMNS)
     assert {r["adapter"] for r in rows} == {"numpy-gather", "numpy-onehot"}
     assert all(r["status"] == "ok" for r in rows)
@@ -61,10 +63,10 @@ def test_readme_section_is_generated_from_results(smoke_results, tmp_path):
     assert text.endswith("<!-- bench:end -->\nafter\n")
     section = text.split("<!-- bench:start -->")[1].split("<!-- bench:end -->")[0]
     assert "numpy-gather" in section and "plots/crossover.png" in section
-    rows = sized_rows(tables.read_csv((smoke_results / "bench.csv").read_text()))
+    rows = sized_rows(read_bench_csv((smoke_results / "bench.csv").read_text()))
     first = next(r for r in rows if r["adapter"] == "numpy-gather" and r["pass"] == "forward"
                  and r["dtype"] == "float32" and r["distribution"] == "uniform")
-    assert tables.fmt_time(first["median_s"]) in section  # the number comes from bench.csv
+    assert formats.fmt_time(first["median_s"]) in section  # the number comes from bench.csv
 
 
 def test_readme_without_markers_is_a_one_line_error(smoke_results, tmp_path):
@@ -125,8 +127,8 @@ def test_a_selective_run_keeps_the_rows_it_did_not_measure(smoke_results, tmp_pa
                 env_extra=only).returncode == 0
     fin = _cli("finalize", "--out", str(out), "--profile", "smoke", "--run-id", "smoke2")
     assert fin.returncode == 0, fin.stderr
-    rows = tables.read_csv((out / "bench.csv").read_text())
-    before = tables.read_csv((smoke_results / "bench.csv").read_text())
+    rows = read_bench_csv((out / "bench.csv").read_text())
+    before = read_bench_csv((smoke_results / "bench.csv").read_text())
     assert len(rows) == len(before)
     assert {r["run_id"] for r in rows if r["adapter"] == "numpy-gather"} == {"smoke2"}
     assert {r["run_id"] for r in rows if r["adapter"] == "numpy-onehot"} == {"smoke1"}
@@ -139,7 +141,7 @@ def test_a_selective_run_keeps_the_rows_it_did_not_measure(smoke_results, tmp_pa
     assert _cli("run", "--part", "core", "--out", str(out), "--profile", "smoke", "--run-id", "smoke3",
                 env_extra={"EMBEDDING_HARNESS_ADAPTERS": "numpy-*"}).returncode == 0
     assert _cli("finalize", "--out", str(out), "--profile", "smoke", "--run-id", "smoke3").returncode == 0
-    assert {r["run_id"] for r in tables.read_csv((out / "bench.csv").read_text())} == {"smoke3"}
+    assert {r["run_id"] for r in read_bench_csv((out / "bench.csv").read_text())} == {"smoke3"}
     assert sorted(p.name for p in (out / "raw").iterdir()) == ["smoke3"]
 
 

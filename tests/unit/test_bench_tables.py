@@ -8,7 +8,10 @@ import pytest
 
 from harness import schema
 from harness.bench import rows as rows_mod
-from harness.bench import tables
+from harness.bench.selfcheck import self_check_summary
+from harness.schema import bench_csv_text, read_bench_csv
+from harness.views import bench as tables
+from harness.views import formats
 
 EXPECTED_COLUMNS = (
     "adapter, framework, variant, device, dtype, index_dtype, pass, vocab, dim, n_ids, pooling, distribution, "
@@ -44,7 +47,7 @@ def _case(adapter, vocab, status="ok", median=1e-3, reason=None, pass_="forward"
 
 def test_csv_has_exactly_the_agreed_columns_in_order():
     assert list(rows_mod.COLUMNS) == EXPECTED_COLUMNS
-    text = tables.to_csv([])
+    text = bench_csv_text([])
     assert next(csv.reader(io.StringIO(text))) == EXPECTED_COLUMNS
 
 
@@ -67,7 +70,7 @@ def test_rows_derive_figures_and_leave_skipped_numbers_empty():
     assert all(skipped[k] is None for k in rows_mod.MEASURED)
     # a 2.4 GiB table, but one batch of 1000 ids touches 100 rows and a 250 KiB output: hot
     assert skipped["table_bytes"] == 2_560_000_000 and skipped["fits_in_cache"] == "L2"
-    parsed = tables.read_csv(tables.to_csv(rows))
+    parsed = read_bench_csv(bench_csv_text(rows))
     assert [r["status"] for r in parsed] == ["ok", "ok", "skipped"]
     assert parsed[2]["median_s"] is None and parsed[0]["median_s"] == pytest.approx(1e-3)
     assert parsed[0]["vocab"] == 100 and parsed[0]["part"] == "core"
@@ -91,7 +94,7 @@ def test_csv_cells_are_plain():
     assert schema.bench_cell(None) == "" and schema.bench_cell(float("nan")) == ""
     assert schema.bench_cell(0.000123456789) == "0.000123457" and schema.bench_cell(7) == "7"
     with pytest.raises(ValueError, match="columns"):
-        tables.read_csv("a,b\n1,2\n")
+        read_bench_csv("a,b\n1,2\n")
 
 
 def _meta(rows):
@@ -113,7 +116,7 @@ def _meta(rows):
 def test_bench_md_says_gpu_not_measured_without_gpu_rows():
     rows = rows_mod.build_rows([_record([_case("a-gather", 100), _case("a-onehot", 100, median=2e-3)])])
     meta = _meta(rows)
-    meta["self_check"] = tables.self_check_summary(meta)
+    meta["self_check"] = self_check_summary(meta)
     text = tables.bench_md(rows, meta, [])
     assert tables.GPU_NOT_MEASURED in text
     assert "N*(2*D*s + i)" in text and "## CPU results" in text and "## Crossover" in text
@@ -134,27 +137,27 @@ def test_bench_md_has_a_gpu_table_when_gpu_rows_exist():
 
 
 def test_time_formatting():
-    assert tables.fmt_time(1.5e-6) == "1.5 µs" and tables.fmt_time(0.25) == "250 ms"
-    assert tables.fmt_time(3.0) == "3 s" and tables.fmt_time(None) == ""
-    assert tables.fmt_bytes(3 << 20) == "3 MiB"
+    assert formats.fmt_time(1.5e-6) == "1.5 µs" and formats.fmt_time(0.25) == "250 ms"
+    assert formats.fmt_time(3.0) == "3 s" and formats.fmt_time(None) == ""
+    assert formats.fmt_bytes(3 << 20) == "3 MiB"
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (1.0, "1 s"), (0.5, "500 ms"), (1e-3, "1 ms"), (9.99e-4, "999 µs"), (1e-6, "1 µs"), (5e-7, "500 ns")])
 def test_time_unit_boundaries(seconds, text):
-    assert tables.fmt_time(seconds) == text
+    assert formats.fmt_time(seconds) == text
 
 
 @pytest.mark.parametrize(("nbytes", "text"), [
     (1 << 30, "1 GiB"), (999 << 20, "999 MiB"), (1 << 20, "1 MiB"), (999 << 10, "999 KiB"),
     (1024, "1 KiB"), (1023, "1023 B"), (None, "")])
 def test_byte_unit_boundaries(nbytes, text):
-    assert tables.fmt_bytes(nbytes) == text
+    assert formats.fmt_bytes(nbytes) == text
 
 
 @pytest.mark.parametrize(("pct", "text"), [(100.0, "100"), (101.0, "101 †"), (42.0, "42"), (None, "")])
 def test_a_share_above_the_copy_bandwidth_is_marked(pct, text):
-    assert tables.fmt_share(pct) == text
+    assert formats.fmt_share(pct) == text
 
 
 def test_a_bench_csv_written_before_pct_peak_bw_existed_still_reads():
@@ -164,10 +167,10 @@ def test_a_bench_csv_written_before_pct_peak_bw_existed_still_reads():
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(old_columns)
     writer.writerow([schema.bench_cell(rows[0].get(c)) for c in old_columns])
-    back = tables.read_csv(buffer.getvalue())
+    back = read_bench_csv(buffer.getvalue())
     assert back[0]["pct_peak_bw"] is None and back[0]["median_s"] == pytest.approx(rows[0]["median_s"])
     with pytest.raises(ValueError, match="columns"):
-        tables.read_csv(buffer.getvalue().replace("median_s", "median"))
+        read_bench_csv(buffer.getvalue().replace("median_s", "median"))
 
 
 def test_one_copy_denominator_per_run_and_parts_that_disagree_are_flagged():

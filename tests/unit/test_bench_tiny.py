@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.bench import tables
 from harness.bench.selfcheck import SELF_CHECK_RATIO
 from harness.bench.sweep import FLOOR_SHAPE, get_profile
+from harness.schema import read_bench_csv
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = get_profile("tiny")
@@ -31,7 +31,7 @@ def tiny(tmp_path_factory):
     env.pop("EMBEDDING_HARNESS_BENCH_RUN_ID", None)
     run = subprocess.run([sys.executable, "-m", "harness.bench", "all", "--profile", "tiny", "--out", str(out)],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    rows = tables.read_csv((out / "bench.csv").read_text())
+    rows = read_bench_csv((out / "bench.csv").read_text())
     meta = json.loads((out / "bench_meta.json").read_text())
     return run, out, rows, meta
 

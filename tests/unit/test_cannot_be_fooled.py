@@ -271,7 +271,7 @@ def test_gradient_cases_stay_inside_the_summation_bound():
 
 
 def test_inline_code_needs_no_escaping_and_survives_backticks():
-    from harness import mdtext
+    from harness.views import mdtext
 
     assert mdtext.code("linux-x86_64") == "`linux-x86_64`"
     assert mdtext.code("a`b") == "``a`b``"

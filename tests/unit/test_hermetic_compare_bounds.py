@@ -20,6 +20,7 @@ from harness.report.compare import (
     interval_verdict,
     verdict,
 )
+from harness.schema import bench_csv_text
 
 
 def up(x: float) -> float:
@@ -288,13 +289,12 @@ def _write_machine(folder, machine_id, median=1.0, profile="quick"):
     pytest-benchmark file (three rounds around the median), as a run leaves them."""
     import json
 
-    from harness.bench import tables
     from harness.bench.rows import COLUMNS
 
     folder.mkdir(parents=True)
     row = dict.fromkeys(COLUMNS)
     row.update(_row(64, median=median), framework="a", variant="gather", gbps=1.0, part="core", run_id="r1")
-    (folder / "bench.csv").write_text(tables.to_csv([row]))
+    (folder / "bench.csv").write_text(bench_csv_text([row]))
     (folder / "bench_meta.json").write_text(json.dumps({"machine_id": machine_id, "profile": profile}))
     raw = folder / "raw" / "r1" / "bench-core.json"
     raw.parent.mkdir(parents=True)

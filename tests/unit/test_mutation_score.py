@@ -7,6 +7,7 @@ import pytest
 
 from harness import mutation
 from harness.errors import HarnessError
+from harness.views import selftests
 
 DIFFS = {
     "harness.oracle.x_forward__mutmut_1": "--- a\n+++ b\n-    return w[ids]\n+    return w[ids + 1]",
@@ -53,7 +54,7 @@ def test_an_equivalence_listing_counts_only_while_its_line_matches():
                                      "reason": "a == b gives the same bound"}]
     assert result["stale"] == [{"name": "harness.oracle.x_forward__mutmut_1", "listed_line": "return w[ids - 1]",
                                 "mutated_line": "return w[ids + 1]"}]
-    assert "Stale equivalence listings" in mutation.render({**result, "mutmut": "3.8", "created": "now"})
+    assert "Stale equivalence listings" in selftests.mutation_section({**result, "mutmut": "3.8", "created": "now"})
 
 
 def test_listings_need_a_reason_and_a_line(tmp_path):
@@ -90,7 +91,7 @@ def test_the_committed_score_is_what_its_counts_say_and_what_the_readme_shows():
         assert figures["score"] == c["killed"] / (c["killed"] + c["survived"] + c["untested"])
     assert not committed["stale"]
     # A module edited since it was measured is named as such (python -m harness.mutation --render ...).
-    assert section.strip() == mutation.render(committed, mutation.changed_sources(committed)).strip()
+    assert section.strip() == selftests.mutation_section(committed, mutation.changed_sources(committed)).strip()
 
 
 def test_a_module_edited_since_measured_is_named_changed(tmp_path, monkeypatch):
@@ -109,10 +110,10 @@ def test_a_module_not_checked_completely_is_left_out_of_the_score_and_named():
                                       "harness/strategies.py": {"mutants": 1, "checked": 0}}
     assert set(result["modules"]) == {"harness/oracle.py", "harness/tolerance.py"}
     assert result["total"]["score"] == 3 / 6  # as without them
-    text = mutation.render({**result, "mutmut": "3.8", "created": "now"})
+    text = selftests.mutation_section({**result, "mutmut": "3.8", "created": "now"})
     assert ("Not measured completely by this run, so not in the score: `harness/checks.py` (1 of 2 mutants "
             "checked), `harness/strategies.py` (0 of 1 mutants checked).") in text
-    assert "Not measured" not in mutation.render({**mutation.score(META, {}, _diff), "mutmut": "3.8",
+    assert "Not measured" not in selftests.mutation_section({**mutation.score(META, {}, _diff), "mutmut": "3.8",
                                                   "created": "now"})
 
 
@@ -138,7 +139,7 @@ def test_an_unmeasured_module_keeps_its_earlier_figures_while_its_source_is_unch
     assert [s["name"] for s in result["survivors"]][-1] == "harness.checks.x_run__mutmut_7"
     assert "harness.oracle.x_old__mutmut_1" not in [s["name"] for s in result["survivors"]]  # measured anew
     assert [e["name"] for e in result["equivalent"]] == ["harness.checks.x_run__mutmut_9"]
-    text = mutation.render({**result, "mutmut": "3.8"})
+    text = selftests.mutation_section({**result, "mutmut": "3.8"})
     assert ("Carried over from an earlier run when this result was written (the source was then the one measured): "
             "`harness/checks.py` "
             "(measured 2026-01-01T00:00:00+00:00).") in text

@@ -7,10 +7,12 @@ import pytest
 from hypothesis import given, settings
 
 from harness import bags as bag_oracle
-from harness import conformance, oracle
+from harness import oracle
 from harness.bags import Bags, bag_cases
-from harness.bench import metrics, sweep, tables
+from harness.bench import metrics, sweep
 from harness.checks import CHECKS_BY_NAME, run_check
+from harness.views import bench as tables
+from harness.views import conformance as conformance_view
 
 W = np.array([[1.0, 2.0], [-3.0, 4.0], [5.0, -6.0]], dtype=np.float32)
 
@@ -179,13 +181,13 @@ def test_compiling_changes_lists_observed_and_status_differences_only():
                         observed={"negative_index": "wrap", "index_dtypes": ["int32", "int64"]},
                         checks=[("deterministic", "xfailed", "declared deviation: atomics\nmore"),
                                 ("x", "passed", ""), ("y", "failed", "boom")])
-    rows = conformance.compiling_changes([eager, compiled])
+    rows = conformance_view.compiling_changes([eager, compiled])
     assert rows == [["t-gather-compile", "t-gather", "id -1", "raise", "wrap"],
                     ["t-gather-compile", "t-gather", "check deterministic", "passed",
                      "xfailed: declared deviation: atomics"]]  # same dtypes in another order: no row
-    table = conformance.compiling_table([eager, compiled, _adapter("j-jit", "t-gather")])
+    table = conformance_view.compiling_table([eager, compiled, _adapter("j-jit", "t-gather")])
     assert table.rows == rows and table.note == "No difference from the eager twin: j-jit."
-    section = "\n".join(conformance.families_sections([eager, compiled, _adapter("j-jit", "t-gather")]))
+    section = "\n".join(conformance_view.families_sections([eager, compiled, _adapter("j-jit", "t-gather")]))
     assert "No difference from the eager twin: j-jit." in section
 
 
@@ -193,9 +195,9 @@ def test_options_section_shows_each_option_and_what_the_mask_left():
     a = _adapter("k-gather", observed={"mask_zero_output": "W[0]", "mask_zero_gradient": "accumulated"},
                  checks=[("option_mask_zero", "passed", ""), ("option_padding_idx", "not_applicable", "none")])
     plain = _adapter("n-gather", checks=[("option_mask_zero", "not_applicable", "none")])
-    assert conformance.options_table([a, plain]).rows == [
+    assert conformance_view.options_table([a, plain]).rows == [
         ["k-gather", "n/a", "–", "–", "pass (masked positions: output W[0], gradient accumulated)"]]
-    text = "\n".join(conformance.families_sections([a, plain]))
+    text = "\n".join(conformance_view.families_sections([a, plain]))
     assert "| k-gather | n/a | – | – | pass (masked positions: output W\\[0\\], gradient accumulated) |" in text
     assert "n-gather" not in text
 
@@ -232,7 +234,7 @@ def test_the_report_shows_the_families_per_machine():
     from pathlib import Path
 
     from harness.report.load import MachineResults
-    from harness.report.markdown import families_section
+    from harness.views.report_md import families_section
 
     def entry(aid, twin, negative, status):
         return {"id": aid, "eager_twin": twin, "observed": {"negative_index": negative},

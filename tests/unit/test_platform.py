@@ -17,6 +17,7 @@ from harness.errors import HarnessError
 from harness.platform import Platform, declared_here, holds, platform_of, resolve, rule_coverage
 from harness.registry import Slot, describe_slot, load_adapter
 from harness.report import build_report
+from harness.views import conformance as conformance_view
 
 SATURATION = ("low_precision_accumulation",)
 HERE = Platform(device_type="cpu", cpu_vendor="GenuineIntel", cpu_flags=frozenset({"avx2", "avx512_bf16"}),
@@ -195,7 +196,7 @@ def test_the_report_and_the_machine_page_show_the_rules(tmp_path):
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in stale.splitlines() if "faithful" in line]
     assert rows == [["faithful, faithful-cuda", "nan_inf_isolated", "&gt;= 512 threads", "cpu-box, gpu-box"]]
     assert "Stale platform declarations" in (tmp_path / "report.html").read_text()
-    page = conformance.render_markdown({**_doc("cpu-box", [_rules_adapter()]), "runs": []})
+    page = conformance_view.conformance_md({**_doc("cpu-box", [_rules_adapter()]), "runs": []})
     rules = page.split("## Platform-keyed declarations")[1]
     assert "| device type cpu | yes |" in rules and "| device type cuda | no |" in rules
 

@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 from real_results import MACHINES
 
-from harness.report import build_report, html, markdown
+from harness.report import build_report
 from harness.report.__main__ import main
-from harness.report.benchtables import format_seconds
-from harness.report.markdown import table
 from harness.report.merge import collect
+from harness.views import report_html as html
+from harness.views import report_md as markdown
+from harness.views.formats import format_seconds
+from harness.views.report_md import table
 
 ROOT = Path(__file__).resolve().parents[2]
 A, B = MACHINES

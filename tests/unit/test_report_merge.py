@@ -13,8 +13,6 @@ import pytest
 from real_results import MACHINES, PROFILE
 
 from harness.bench.sweep import is_floor_row
-from harness.bench.tables import fmt_bytes
-from harness.report.benchtables import format_seconds, pivots
 from harness.report.load import MachineResults, bench_key, load_bench_csv, load_root
 from harness.report.merge import (
     adapter_label,
@@ -22,6 +20,8 @@ from harness.report.merge import (
     crossover_table,
     machine_metadata,
 )
+from harness.views.bench_pivots import pivots
+from harness.views.formats import fmt_bytes, format_seconds
 
 A, B = MACHINES
 

@@ -8,7 +8,8 @@ import pytest
 
 from harness import conformance, machine, results
 from harness.errors import HarnessError
-from harness.readme import replace_section
+from harness.views import conformance as conformance_view
+from harness.views.readme import replace_section
 
 ROOT = Path(__file__).parents[2]
 
@@ -45,7 +46,7 @@ def test_a_selective_run_replaces_only_the_cells_it_measured():
     assert again["hypothesis_profile"] == "mixed" and again["profiles"] == {"ci": 2, "dev": 1}
     assert [r["run_id"] for r in again["runs"]] == ["r1", "r2"] and again["runs"][1]["cells"] == 1
     assert again["wall_s"] == 1.5  # the README quotes the last complete, unselective run
-    md = conformance.render_markdown(again)
+    md = conformance_view.conformance_md(again)
     assert "**FAIL**" in md and "numpy-gather :: scalar\\_id FAILED" in md and "repro" in md
     assert "selection pytest -k scalar\\_id" in md
 
@@ -188,7 +189,7 @@ def test_the_readme_section_gives_each_adapters_check_time_and_share():
     for aid, seconds in (("numpy-gather", (1.0, 2.0)), ("jax-gather", (9.0,))):
         for cell, s in zip(run["cells"][aid].values(), seconds, strict=True):
             cell["duration_s"] = s
-    text = conformance.readme_section(conformance.merge_run(None, run), Path("results/m1"))
+    text = conformance_view.readme_section(conformance.merge_run(None, run), Path("results/m1"))
     assert "| check time |" in text
     assert text.splitlines()[-2:] == [
         "| numpy-gather | 2 | 0 | 0 | 0 | 0 | wrap | - | - | 3.0 s (25%) |",
@@ -208,7 +209,7 @@ def test_the_readme_says_where_the_last_full_runs_time_went():
                         adapter("t-gather-compile", "t", "compile", "full", 60.0),
                         adapter("n-gather", "n", "eager", "full", 25.0),
                         adapter("x-gather", "x", "eager", "some", 99.0)]}  # a selective run's cells do not count
-    assert conformance.run_cost(doc) == (
+    assert conformance_view.run_cost(doc) == (
         "The last run of every default adapter (`full`) took 60.0 s of wall time on 2 cores in 3 processes, "
         "100 s of checks: t 75 s (75%; compiled 60 s), n 25 s (25%; compiled 0 s).")
-    assert conformance.run_cost({**doc, "runs": doc["runs"][1:]}) == ""  # no complete run of every adapter
+    assert conformance_view.run_cost({**doc, "runs": doc["runs"][1:]}) == ""  # no complete run of every adapter

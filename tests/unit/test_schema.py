@@ -10,8 +10,8 @@ from real_results import MACHINES
 
 from harness import machine, schema
 from harness.bench import rows as rows_mod
-from harness.bench import tables
 from harness.report.load import load_bench_csv
+from harness.schema import bench_csv_text, read_bench_csv
 
 
 def _same(a, b) -> bool:
@@ -23,7 +23,7 @@ def _same(a, b) -> bool:
 def test_both_bench_csv_readers_read_the_writers_file_alike(real_results):
     """The bench's own reader (finalize, README) and the report's loader: same rows, same types."""
     path = real_results.bench_csv(MACHINES[0])
-    own = {schema.bench_key(r): r for r in tables.read_csv(path.read_text())}
+    own = {schema.bench_key(r): r for r in read_bench_csv(path.read_text())}
     loaded = {schema.bench_key(r): r for r in load_bench_csv(path)}
     assert own.keys() == loaded.keys() and len(own) > 10
     for key, row in own.items():
@@ -38,7 +38,7 @@ def test_both_bench_csv_readers_read_the_writers_file_alike(real_results):
 
 def test_the_writers_columns_are_the_schemas():
     assert rows_mod.COLUMNS == schema.BENCH_COLUMNS
-    assert tables.to_csv([]).strip().split(",") == list(schema.BENCH_COLUMNS)
+    assert bench_csv_text([]).strip().split(",") == list(schema.BENCH_COLUMNS)
     columns = set(schema.BENCH_COLUMNS)
     assert set(schema.BENCH_KEY) <= columns and set(schema.BENCH_REQUIRED) <= columns
     assert set(schema.BENCH_LATER_COLUMNS) <= columns

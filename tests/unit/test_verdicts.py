@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import mdtext
+from harness.views import mdtext
 
 ROOT = Path(__file__).parents[2]
 HERE = Path(__file__).parent

@@ -7,10 +7,10 @@ Every figure comes from the rows; the text around them only says how to read the
 
 from __future__ import annotations
 
-from harness import mdtext
 from harness.bench import datasheets
 from harness.bench.sweep import is_floor_row, sized_rows
-from harness.bench.tables import BEYOND, fmt_bytes, fmt_num, fmt_time
+from harness.views import tables
+from harness.views.formats import BEYOND, fmt_bytes, fmt_num, fmt_time
 
 FLOOR_TEXT = (
     "## Launch floor\n\nOne id looked up in a 2 x 1 table: the call moves a few bytes, so its time is the "
@@ -43,7 +43,7 @@ def floor_table(rows: list[dict], measured_only: bool = False) -> str | None:
     devices = {r["adapter"]: r["device"] for r in floors}
     body = [[a, devices[a], cells.get((a, "forward"), ""), cells.get((a, "forward_backward"), "")]
             for a in sorted(devices, key=lambda a: (devices[a], a))]
-    return mdtext.table(["adapter", "device", "forward", "forward_backward"], body)
+    return tables.markdown_rows(["adapter", "device", "forward", "forward_backward"], body)
 
 
 def _largest_vocab(rows: list[dict]) -> int | None:
@@ -121,7 +121,7 @@ def bandwidth_section(rows: list[dict], meta: dict) -> str | None:
             cells = {(r["adapter"], r["dim"], r["n_ids"]): _cell(r) for r in mine}
             present = [a for a in adapters if any((a, d, n) in cells for d, n in keys)]
             body = [[d, n] + [cells.get((a, d, n), "") for a in present] for d, n in keys]
-            table = mdtext.table(["D", "N ids"] + present, body)
+            table = tables.markdown_rows(["D", "N ids"] + present, body)
             if BEYOND in table:
                 table += "\n\n" + BEYOND_NOTE
             out.append(f"**{pass_}, {dtype}**\n\n" + table)
@@ -144,7 +144,7 @@ def share_table(rows: list[dict]) -> str | None:
     cells = {(r["adapter"], r["dim"]): f"{fmt_num(r['pct_copy_bw'])} %"
              + (f" / {fmt_num(r['pct_peak_bw'])} %" if r.get("pct_peak_bw") is not None else "") for r in chosen}
     body = [[d, largest[d]] + [cells.get((a, d), "") for a in adapters] for d in sorted(largest)]
-    return mdtext.table(["D", "N ids"] + adapters, body)
+    return tables.markdown_rows(["D", "N ids"] + adapters, body)
 
 
 def closest_to_limit(rows: list[dict]) -> str | None:
@@ -191,4 +191,4 @@ def backward_table(rows: list[dict]) -> str | None:
             body.append([adapter, dim, n, fmt_time(fwd), fmt_time(both), fmt_num(both / fwd)])
     if not body:
         return None
-    return mdtext.table(["adapter", "D", "N ids", "forward", "forward+backward", "ratio"], body)
+    return tables.markdown_rows(["adapter", "D", "N ids", "forward", "forward+backward", "ratio"], body)

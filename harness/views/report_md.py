@@ -8,17 +8,7 @@ from __future__ import annotations
 import functools
 import html
 
-from harness import mdtext
 from harness.platform import STALE_INTRO
-from harness.report.benchtables import (
-    Pivot,
-    failed_parts,
-    format_gbps,
-    format_seconds,
-    not_measured,
-    pivots,
-    status_counts,
-)
 from harness.report.load import BENCH_FILE, BENCH_MD_FILE, PLOTS_DIR, MachineResults
 from harness.report.merge import (
     AdapterKey,
@@ -29,6 +19,15 @@ from harness.report.merge import (
     crossover_table,
     machine_metadata,
 )
+from harness.views import mdtext, tables
+from harness.views.bench_pivots import (
+    Pivot,
+    failed_parts,
+    not_measured,
+    pivots,
+    status_counts,
+)
+from harness.views.formats import format_gbps, format_seconds
 
 STATUS_MARK = {"passed": "✅ passed", "failed": "❌ failed", "xfailed": "⚠️ xfail", "not_applicable": "➖ n/a",
                "skipped": "⏭️ skip"}
@@ -41,7 +40,7 @@ def esc(text: object) -> str:
 
 
 # The report's tables line their columns up: REPORT.md also reads as plain text.
-table = functools.partial(mdtext.table, padded=True)
+table = functools.partial(tables.markdown_rows, padded=True)
 
 
 def summary_cell(matrix: ConformanceMatrix, key: AdapterKey, machine: str) -> str:
@@ -169,8 +168,8 @@ def bench_section(machine: MachineResults) -> list[str]:
 def families_section(machines: list[MachineResults]) -> list[str]:
     """Per machine: what compiling changed, the layer options and the bags (conformance), and the
     bags by pooling factor (benchmarks), beside the plain lookups above."""
-    from harness.bench.tables import bag_table
-    from harness.conformance import FAMILIES_INTRO, FAMILIES_TITLE, families_sections
+    from harness.views.bench import bag_table
+    from harness.views.conformance import FAMILIES_INTRO, FAMILIES_TITLE, families_sections
 
     out = []
     for machine in machines:

@@ -11,7 +11,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from harness.bench.slices import headline, slices
-from harness.bench.tables import fmt_time
 
 
 @dataclass
@@ -79,15 +78,6 @@ def not_measured(rows: list[dict], status: str) -> list[tuple[str, str, str, int
     groups = Counter((r["adapter"], r["device"], str(r.get("skip_reason") or "no reason recorded"))
                      for r in rows if r["status"] == status)
     return [(a, d, reason, n) for (a, d, reason), n in sorted(groups.items())]
-
-
-def format_seconds(seconds: float | None) -> str:
-    """The benchmark tables' time format, with a dash for a missing value."""
-    return "—" if seconds is None else fmt_time(seconds)
-
-
-def format_gbps(gbps: float | None) -> str:
-    return "—" if gbps is None else f"{gbps:.3g} GB/s"
 
 
 def failed_parts(machine) -> dict[str, str]:

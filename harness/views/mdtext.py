@@ -26,23 +26,6 @@ def cell(text: object) -> str:
     return "".join(_HTML.get(ch, ch) for ch in flat).replace("|", "\\|")
 
 
-def table(headers: list, rows: list[list], padded: bool = False) -> str:
-    """A Markdown table, every cell through ``cell``; ``padded`` lines the columns up so that
-    the file also reads well as plain text."""
-    cells = [[cell(h) for h in headers]] + [[cell(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))] if padded else [0] * len(headers)
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|" if padded else "|" + "---|" * len(headers))
-    return "\n".join(lines)
-
-
-def frame_table(frame, corner: str, column_name=str) -> str:
-    """A pandas DataFrame as a Markdown table: its index down the first column (headed
-    ``corner``), its columns across (named by ``column_name``), every cell through ``cell``."""
-    return table([corner, *(column_name(c) for c in frame.columns)],
-                 [[label, *values] for label, values in zip(frame.index, frame.itertuples(index=False), strict=True)])
-
-
 def code(text: object) -> str:
     """Inline code: shown literally (no escaping needed inside), fenced by more backticks
     than the text holds in a row."""

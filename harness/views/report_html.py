@@ -11,18 +11,7 @@ from html import escape
 from pathlib import Path
 
 from harness.platform import STALE_INTRO
-from harness.report.benchtables import (
-    Pivot,
-    failed_parts,
-    format_gbps,
-    format_seconds,
-    not_measured,
-    pivots,
-    status_counts,
-)
-from harness.report.grid import MachineGrid, deviations, machine_grids
 from harness.report.load import MachineResults
-from harness.report.markdown import DETAIL_LIMIT
 from harness.report.merge import (
     ConformanceMatrix,
     ReportData,
@@ -31,6 +20,17 @@ from harness.report.merge import (
     crossover_table,
     machine_metadata,
 )
+from harness.views import tables
+from harness.views.bench_pivots import (
+    Pivot,
+    failed_parts,
+    not_measured,
+    pivots,
+    status_counts,
+)
+from harness.views.conformance_grid import MachineGrid, deviations, machine_grids
+from harness.views.formats import format_gbps, format_seconds
+from harness.views.report_md import DETAIL_LIMIT
 
 MAX_EMBED_BYTES = 10 * 2**20  # a plot bigger than this is linked, not embedded
 STATUS_TEXT = {"passed": "✓ pass", "failed": "✗ FAIL", "xfailed": "xfail", "not_applicable": "n/a", "skipped": "skip"}
@@ -116,12 +116,8 @@ document.querySelectorAll('table.grid').forEach(function (grid) {
 """
 
 
-def _table(headers: list[str], rows: list[list[str]], raw: bool = False) -> str:
-    """A plain table; cells are escaped unless ``raw`` (already-built HTML)."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c if raw else escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    return tables.html(tables.frame(rows, headers))
 
 
 STATUS_SYMBOL = {"passed": "✓", "failed": "✗", "xfailed": "≠", "not_applicable": "·", "skipped": "s"}
@@ -246,8 +242,8 @@ def _family_cell(text: str) -> str:
 
 
 def families_section(machines: list[MachineResults]) -> str:
-    """Per machine, the family views the Markdown report shows (harness.conformance.family_tables)."""
-    from harness.conformance import FAMILIES_INTRO, FAMILIES_TITLE, family_tables
+    """Per machine, the family views the Markdown report shows (harness.views.conformance.family_tables)."""
+    from harness.views.conformance import FAMILIES_INTRO, FAMILIES_TITLE, family_tables
 
     out = []
     for machine in machines:

@@ -1,84 +1,25 @@
-"""bench.csv and BENCH.md from the rows, the crossover summary and the run metadata."""
+"""BENCH.md from the rows of bench.csv, the crossover summary and the run metadata."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import statistics
 from collections import defaultdict
 
-from harness import mdtext
 from harness.bench.metrics import BYTES_FORMULA_MD
-from harness.bench.rows import COLUMNS, COPY_AGREEMENT
+from harness.bench.rows import COPY_AGREEMENT
 from harness.bench.slices import Slice, slices
 from harness.bench.sweep import PASSES, bag_rows, sized_rows
-from harness.schema import BENCH_LATER_COLUMNS, bench_csv_header, bench_csv_text, parse_bench_csv
+from harness.views import mdtext, tables
+from harness.views.formats import BEYOND, fmt_bytes, fmt_num, fmt_share, fmt_time
 
 GPU_NOT_MEASURED = ("GPU figures are not yet measured: no CUDA device was visible to this run "
                     "(re-run `nox -s bench` on a machine with a GPU).")
 
-
-# --- csv ---------------------------------------------------------------------------------
-def to_csv(rows: list[dict]) -> str:
-    return bench_csv_text(rows)
-
-
-def read_csv(text: str, default_run_id: str | None = None) -> list[dict]:
-    """bench.csv back into rows (harness/schema.py's types; empty cells as None), refusing a table
-    whose columns are not bench.csv's. A table written before rows carried their run id gets
-    ``default_run_id`` (its bench_meta.json's run)."""
-    header = bench_csv_header(text)
-    missing = [c for c in COLUMNS if c not in header and c not in BENCH_LATER_COLUMNS]
-    unknown = [c for c in header if c not in COLUMNS]
-    if missing or unknown or len(set(header)) != len(header):
-        raise ValueError(f"bench.csv columns are {header}, expected {list(COLUMNS)}")
-    _, rows = parse_bench_csv(text)
-    for row in rows:
-        row.setdefault("run_id", default_run_id)
-        for column in BENCH_LATER_COLUMNS:
-            row.setdefault(column, None)
-    return rows
-
-
-# --- formatting ------------------------------------------------------------------------------
-# Marks a share of the copy bandwidth above 100 %: the bytes charged were not all moved from
-# memory (a hot row served from cache, a gradient that aliases dY), so it is no bandwidth.
-BEYOND = "†"
+# A CPU row above the copy bandwidth is hot (harness.views.formats.BEYOND marks it).
 CPU_BEYOND_NOTE = (f"{BEYOND} above the copy bandwidth: the row is hot (its rows and output stay in cache "
                    "between calls, see `cache`), so its useful bytes were not all moved from memory; read it "
                    "as a speed, not as a share of the memory bandwidth. The cold (`uniform-stream`) rows are the "
                    "ones that come from DRAM.")
-
-
-def fmt_share(pct) -> str:
-    """A share of the copy bandwidth, marked when above 100 %."""
-    if pct is None:
-        return ""
-    return fmt_num(pct) + (f" {BEYOND}" if pct > 100 else "")
-
-def fmt_time(seconds) -> str:
-    if seconds is None:
-        return ""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
-def fmt_num(value, digits: int = 3) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and abs(value) >= 10 ** digits:
-        return f"{value:.0f}"  # 2480, not 2.48e+03
-    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
-
-
-def fmt_bytes(value) -> str:
-    if value is None:
-        return ""
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value} B"
 
 
 # --- BENCH.md sections ---------------------------------------------------------------------------
@@ -99,7 +40,7 @@ def _machine_section(meta: dict) -> str:
         ["Git commit", commit],
         ["Profile / run", f"{meta['profile']} / {meta['run_id']}"],
     ]
-    return "## Machine\n\n" + mdtext.table(["", ""], body)
+    return "## Machine\n\n" + tables.markdown_rows(["", ""], body)
 
 
 def _threads_text(frameworks) -> str:
@@ -146,7 +87,7 @@ def _parts_section(meta: dict) -> str:
     text += ("Load average (1 min) at the start and end of each part, and the share of its cores other "
              "processes kept busy while it sat idle for half a second before its first case, show whether "
              "other work shared the cores (above 25 % the part is flagged at the top).\n\n")
-    return text + mdtext.table(["part", "threads", "affinity", "copy GB/s", "copy GB/s (1 thread)", "buffer",
+    return text + tables.markdown_rows(["part", "threads", "affinity", "copy GB/s", "copy GB/s (1 thread)", "buffer",
                             "GPU copy GB/s", "GEMM GFLOP/s", "load avg", "others' CPU at start",
                             "wall / in timed rounds", "framework threads"], body)
 
@@ -200,7 +141,7 @@ def _adapters_section(meta: dict) -> str:
         body.append([adapter_id, a.get("part", ""), versions, a.get("gradient", ""),
                      f"declared matmul {precision}; {runtime}" if runtime else f"declared matmul {precision}"])
     return ("## Frameworks, versions and precision\n\n"
-            + mdtext.table(["adapter", "part", "versions", "gradient", "precision and runtime settings"], body))
+            + tables.markdown_rows(["adapter", "part", "versions", "gradient", "precision and runtime settings"], body))
 
 
 METHOD = """\
@@ -273,7 +214,7 @@ def _pivot(piece: Slice) -> str | None:
     k = piece.key
     extra = f", {piece.extra_dimensions()}" if piece.extra_dimensions() else ""
     return (f"**{k['pass']}, {k['dtype']}, D={k['dim']}, {k['distribution']} ids, N={k['n_ids']}{extra}: median time "
-            f"per call**\n\n" + mdtext.frame_table(times.T, "V"))
+            f"per call**\n\n" + tables.markdown(times.T, index="V"))
 
 
 def _full_table(rows: list[dict]) -> str:
@@ -291,7 +232,7 @@ def _full_table(rows: list[dict]) -> str:
                      fmt_num(r["gflops"]),
                      fmt_bytes(r["peak_mem_bytes"]), fmt_bytes(r["table_bytes"]), r["fits_in_cache"] or "",
                      fmt_time(r["compile_s"]), fmt_time(r["wall_median_s"]), status])
-    return mdtext.table(header, body)
+    return tables.markdown_rows(header, body)
 
 
 def device_section(rows: list[dict], device: str, title: str) -> str | None:
@@ -338,7 +279,7 @@ def bag_table(rows: list[dict]) -> str | None:
         body = [[f"{pooling} ({n_ids // pooling} bags)"] + [cells.get((a, pooling), "") for a in adapters]
                 for pooling in poolings]
         out.append(f"**{device}, {pass_}, sum bags over a {vocab} x {dim} float32 table, N={n_ids} ids: median "
-                   f"time per call (GB/s)**\n\n" + mdtext.table(["L (bags)"] + adapters, body))
+                   f"time per call (GB/s)**\n\n" + tables.markdown_rows(["L (bags)"] + adapters, body))
     return "\n\n".join(out)
 
 
@@ -367,34 +308,8 @@ def crossover_section(entries: list[dict]) -> str:
             "V` > 1 means one-hot is faster there; rows measured without rounds (smoke) compare medians only.\n\n")
     if not body:
         return text + "No one-hot/gather pair was measured in this run.\n\n![crossover](plots/crossover.png)"
-    return text + mdtext.table(["framework", "device", "dtype", "pass", "D", "N", "ids", "crossover V",
+    return text + tables.markdown_rows(["framework", "device", "dtype", "pass", "D", "N", "ids", "crossover V",
                             "gather/one-hot at smallest V"], body) + "\n\n![crossover](plots/crossover.png)"
-
-
-def self_check_summary(meta: dict) -> list[dict]:
-    """Per part and checked adapter: harness median vs the bare loop (ratio), and the spread of
-    repeated medians."""
-    out = []
-    for part, p in meta["parts"].items():
-        by_adapter: dict[str, list[dict]] = {}
-        for c in p.get("self_check") or []:
-            by_adapter.setdefault(c.get("adapter", "?"), []).append(c)
-        for checks in by_adapter.values():
-            medians = [c["harness_median_s"] for c in checks if c.get("harness_median_s")]
-            first = next((c for c in checks if "timeit_median_s" in c), None)
-            entry = {"part": part, "case": f"{checks[0]['adapter']} V={checks[0]['vocab']} D={checks[0]['dim']} "
-                                            f"N={checks[0]['n_ids']} {checks[0].get('index_dtype', 'int32')}",
-                     "repeats": len(medians), "timed": bool(p.get("timed"))}
-            if first:
-                entry.update(harness_median_s=first["harness_median_s"], timeit_median_s=first["timeit_median_s"],
-                             timeit_min_s=first["timeit_min_s"],
-                             ratio=first["harness_median_s"] / first["timeit_median_s"])
-            if medians:
-                mean = statistics.fmean(medians)
-                entry.update(min_median_s=min(medians), max_median_s=max(medians),
-                             cv=(statistics.stdev(medians) / mean) if len(medians) > 1 and mean else None)
-            out.append(entry)
-    return out
 
 
 def self_check_section(summary: list[dict]) -> str:
@@ -412,7 +327,7 @@ def self_check_section(summary: list[dict]) -> str:
                      fmt_num(s.get("ratio")),
                      f"{fmt_time(s.get('min_median_s'))} .. {fmt_time(s.get('max_median_s'))} ({s['repeats']} repeats)",
                      fmt_num(s.get("cv"), 2)])
-    return text + mdtext.table(["part", "case", "harness median", "timeit median", "ratio",
+    return text + tables.markdown_rows(["part", "case", "harness median", "timeit median", "ratio",
                             "medians min .. max", "CV"], body)
 
 
@@ -443,7 +358,7 @@ def notes_section(rows: list[dict], meta: dict) -> str:
 
 
 def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
-    from harness.bench import regimes  # its tables are built with this module's formatters
+    from harness.views import regimes  # imports this module's section helpers
 
     profile = meta.get("profile_settings") or {}
     method = METHOD.format(
