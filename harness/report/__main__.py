@@ -19,6 +19,7 @@ from harness.report import (
 from harness.report import compare as cmp
 from harness.report.load import holds_machine_results
 from harness.results import atomic_write_text, results_root
+from harness.views import compare_md
 
 EPILOG = f"""\
 examples:
@@ -94,7 +95,7 @@ def run_compare(root: Path, old: Path, new: Path | None, force: bool, floor: flo
         return EXIT_USAGE
     deltas = cmp.bench_deltas(old_side.results.bench_rows or [], new_side.results.bench_rows or [], floor)
     changes = cmp.conformance_changes(old_side.results.conformance, new_side.results.conformance)
-    text = cmp.render(old_side, new_side, deltas, changes, floor, problems)
+    text = compare_md.render(old_side, new_side, deltas, changes, floor, problems)
     _warn(problems)
     sys.stdout.write(text)
     atomic_write_text(root / COMPARE_MD, text)

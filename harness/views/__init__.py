@@ -12,6 +12,7 @@ README: benchmark sections             ``bench_readme.render`` / ``render_gpu``
 results/<machine>/…/plots/*.png        ``plots.write_all`` (matplotlib)
 results/REPORT.md, results/report.html ``report_md.render`` / ``report_html.render``
                                        (over ``conformance_grid``, ``bench_pivots``)
+results/COMPARE.md                     ``compare_md.render``
 README: kill rate and mutation score   ``selftests``
 =====================================  =========================================
 

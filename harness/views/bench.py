@@ -272,14 +272,11 @@ def bag_table(rows: list[dict]) -> str | None:
     for device, pass_, vocab, dim, n_ids in groups:
         group = [r for r in chosen if (r["device"], r["pass"], r["vocab"], r["dim"], r["n_ids"])
                  == (device, pass_, vocab, dim, n_ids)]
-        adapters = sorted({r["adapter"] for r in group})
-        poolings = sorted({r["pooling"] for r in group})
-        cells = {(r["adapter"], r["pooling"]): f"{fmt_time(r['median_s'])} ({fmt_num(r['gbps'])} GB/s)"
-                 for r in group}
-        body = [[f"{pooling} ({n_ids // pooling} bags)"] + [cells.get((a, pooling), "") for a in adapters]
-                for pooling in poolings]
+        table = tables.spread(group, ["pooling"], "adapter",
+                              lambda r: f"{fmt_time(r['median_s'])} ({fmt_num(r['gbps'])} GB/s)")
+        table["pooling"] = [f"{pooling} ({n_ids // pooling} bags)" for pooling in table["pooling"]]
         out.append(f"**{device}, {pass_}, sum bags over a {vocab} x {dim} float32 table, N={n_ids} ids: median "
-                   f"time per call (GB/s)**\n\n" + tables.markdown_rows(["L (bags)"] + adapters, body))
+                   f"time per call (GB/s)**\n\n" + tables.markdown(table.rename(columns={"pooling": "L (bags)"})))
     return "\n\n".join(out)
 
 

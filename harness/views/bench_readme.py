@@ -41,11 +41,8 @@ def _crossover_table(meta: dict) -> str | None:
                and e["distribution"] == "uniform"]
     if not entries:
         return None
-    dims = sorted({e["dim"] for e in entries})
-    keys = sorted({(e["framework"], e["pass"]) for e in entries})
-    verdict = {(e["framework"], e["pass"], e["dim"]): e["verdict"] for e in entries}
-    body = [[fw, p] + [verdict.get((fw, p, d), "") for d in dims] for fw, p in keys]
-    return tables.markdown_rows(["framework", "pass"] + [f"D={d}" for d in dims], body)
+    table = tables.spread(entries, ["framework", "pass"], "dim", lambda e: e["verdict"])
+    return tables.markdown(table, column_name=lambda c: c if c in ("framework", "pass") else f"D={c}")
 
 
 def _best_gather(rows: list[dict], meta: dict) -> str | None:

@@ -38,12 +38,10 @@ def floor_table(rows: list[dict], measured_only: bool = False) -> str | None:
     floors = [r for r in rows if is_floor_row(r) and (r["status"] == "ok" or not measured_only)]
     if not floors:
         return None
-    cells = {(r["adapter"], r["pass"]): (fmt_time(r["median_s"]) if r["status"] == "ok" else r["status"])
-             for r in floors}
-    devices = {r["adapter"]: r["device"] for r in floors}
-    body = [[a, devices[a], cells.get((a, "forward"), ""), cells.get((a, "forward_backward"), "")]
-            for a in sorted(devices, key=lambda a: (devices[a], a))]
-    return tables.markdown_rows(["adapter", "device", "forward", "forward_backward"], body)
+    table = tables.spread(floors, ["device", "adapter"], "pass",
+                          lambda r: fmt_time(r["median_s"]) if r["status"] == "ok" else r["status"],
+                          columns=["forward", "forward_backward"])
+    return tables.markdown(table[["adapter", "device", "forward", "forward_backward"]])
 
 
 def _largest_vocab(rows: list[dict]) -> int | None:
@@ -115,13 +113,10 @@ def bandwidth_section(rows: list[dict], meta: dict) -> str | None:
     for pass_ in ("forward", "forward_backward"):
         for dtype in sorted({r["dtype"] for r in chosen}):
             mine = [r for r in chosen if r["pass"] == pass_ and r["dtype"] == dtype and r["adapter"] in adapters]
-            keys = sorted({(r["dim"], r["n_ids"]) for r in mine})
-            if not keys:
+            if not mine:
                 continue
-            cells = {(r["adapter"], r["dim"], r["n_ids"]): _cell(r) for r in mine}
-            present = [a for a in adapters if any((a, d, n) in cells for d, n in keys)]
-            body = [[d, n] + [cells.get((a, d, n), "") for a in present] for d, n in keys]
-            table = tables.markdown_rows(["D", "N ids"] + present, body)
+            table = tables.markdown(tables.spread(mine, ["dim", "n_ids"], "adapter", _cell).rename(
+                columns={"dim": "D", "n_ids": "N ids"}))
             if BEYOND in table:
                 table += "\n\n" + BEYOND_NOTE
             out.append(f"**{pass_}, {dtype}**\n\n" + table)
@@ -140,11 +135,9 @@ def share_table(rows: list[dict]) -> str | None:
         return None
     largest = {d: max(r["n_ids"] for r in forward if r["dim"] == d) for d in {r["dim"] for r in forward}}
     chosen = [r for r in forward if r["n_ids"] == largest[r["dim"]]]
-    adapters = sorted({r["adapter"] for r in chosen})
-    cells = {(r["adapter"], r["dim"]): f"{fmt_num(r['pct_copy_bw'])} %"
-             + (f" / {fmt_num(r['pct_peak_bw'])} %" if r.get("pct_peak_bw") is not None else "") for r in chosen}
-    body = [[d, largest[d]] + [cells.get((a, d), "") for a in adapters] for d in sorted(largest)]
-    return tables.markdown_rows(["D", "N ids"] + adapters, body)
+    table = tables.spread(chosen, ["dim", "n_ids"], "adapter", lambda r: f"{fmt_num(r['pct_copy_bw'])} %" + (
+        f" / {fmt_num(r['pct_peak_bw'])} %" if r.get("pct_peak_bw") is not None else ""))
+    return tables.markdown(table.rename(columns={"dim": "D", "n_ids": "N ids"}))
 
 
 def closest_to_limit(rows: list[dict]) -> str | None:

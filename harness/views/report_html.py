@@ -209,15 +209,12 @@ def differences_section(matrix: ConformanceMatrix, machines: list[MachineResults
     else:
         rows = []
         for family, group in table.groupby("family", sort=False):
-            columns = []
-            for status in ("xfailed", "failed"):
-                mine = group[group["status"] == status]
-                columns.append("".join(
-                    f'<span class="chip st-{status}" title="{escape(r.reason)} ({escape(r.machines)})">'
-                    f"{escape(r.adapter)}</span>" for r in mine.itertuples()))
-            rows.append(f"<tr><td><code>{escape(family)}</code></td><td>{columns[0]}</td><td>{columns[1]}</td></tr>")
-        out.append('<table id="deviations"><thead><tr><th>check</th><th>declared deviations</th>'
-                   f'<th>failures</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            rows.append([f"<code>{escape(family)}</code>", *("".join(
+                f'<span class="chip st-{status}" title="{escape(r.reason)} ({escape(r.machines)})">'
+                f"{escape(r.adapter)}</span>" for r in group[group["status"] == status].itertuples())
+                for status in ("xfailed", "failed"))])
+        out.append(tables.html(tables.frame(rows, ["check", "declared deviations", "failures"]),
+                               attrs=' id="deviations"', cell=lambda _row, _column, built: ("", built)))
     mismatches = [[m, adapter_label(k), cap, str(d), str(o)]
                   for (k, m), run in matrix.runs.items() for cap, d, o in run.mismatches]
     if mismatches:
@@ -234,11 +231,10 @@ _FAMILY_CELL_CLASS = (("pass", "st-passed"), ("**FAIL**", "st-failed"), ("xfail"
                       ("n/a", "st-not_applicable"), ("skip", "st-skipped"))
 
 
-def _family_cell(text: str) -> str:
+def _family_cell(_row, _column, text: str) -> tuple[str, str]:
     """A family table cell, coloured by the check status it starts with."""
     cls = next((c for prefix, c in _FAMILY_CELL_CLASS if text.startswith(prefix)), "")
-    shown = escape(text.replace("**FAIL**", "FAIL"))
-    return f'<td class="{cls}">{shown}</td>' if cls else f"<td>{shown}</td>"
+    return (f' class="{cls}"' if cls else ""), escape(text.replace("**FAIL**", "FAIL"))
 
 
 def families_section(machines: list[MachineResults]) -> str:
@@ -247,16 +243,14 @@ def families_section(machines: list[MachineResults]) -> str:
 
     out = []
     for machine in machines:
-        tables = family_tables(machine.conformance["adapters"]) if machine.conformance else []
-        if not tables:
+        families = family_tables(machine.conformance["adapters"]) if machine.conformance else []
+        if not families:
             continue
         out.append(f'<details class="machine"><summary><h3><code>{escape(machine.machine_id)}</code></h3> '
-                   f'<span class="muted">{", ".join(escape(t.title) for t in tables)}</span></summary>')
-        for t in tables:
-            head = "".join(f"<th>{escape(h)}</th>" for h in t.headers)
-            body = "".join("<tr>" + "".join(_family_cell(c) for c in row) + "</tr>" for row in t.rows)
+                   f'<span class="muted">{", ".join(escape(t.title) for t in families)}</span></summary>')
+        for t in families:
             out.append(f"<h4>{escape(t.title)}</h4><p class=\"muted\">{escape(t.intro)}</p>"
-                       + (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>" if t.rows else "")
+                       + (tables.html(tables.frame(t.rows, t.headers), cell=_family_cell) if t.rows else "")
                        + (f"<p>{escape(t.note)}</p>" if t.note else ""))
         out.append("</details>")
     if not out:
@@ -267,24 +261,22 @@ def families_section(machines: list[MachineResults]) -> str:
 
 def _pivot(pivot: Pivot) -> str:
     best = {v: pivot.best(v) for v in pivot.vocabs}
-    head = "".join(f"<th>vocab {v:,}</th>" if isinstance(v, int) else "<th>vocab ?</th>" for v in pivot.vocabs)
-    rows = []
-    for label in pivot.rows:
-        cells = []
-        for vocab in pivot.vocabs:
-            cell = pivot.cells.get((label, vocab))
-            if cell is None:
-                cells.append('<td class="st-none">—</td>')
-            elif cell.status != "ok":
-                cls = "st-failed" if cell.status == "error" else "st-skipped"
-                cells.append(f'<td class="{cls}" title="{escape(cell.reason)}">{escape(cell.status)}</td>')
-            else:
-                cls = "num best" if best[vocab] == label else "num"
-                cells.append(f'<td class="{cls}">{escape(format_seconds(cell.median_s))} '
-                             f'<span class="muted">{escape(format_gbps(cell.gbps))}</span></td>')
-        rows.append(f"<tr><th>{escape(label)}</th>{''.join(cells)}</tr>")
-    return (f"<h4>{escape(pivot.title)}</h4><table class=\"pivot\"><thead><tr><th>adapter</th>{head}</tr>"
-            f"</thead><tbody>{''.join(rows)}</tbody></table>")
+
+    def cell(label, vocab, _value) -> tuple[str, str]:
+        found = pivot.cells.get((label, vocab))
+        if found is None:
+            return ' class="st-none"', "—"
+        if found.status != "ok":
+            cls = "st-failed" if found.status == "error" else "st-skipped"
+            return f' class="{cls}" title="{escape(found.reason)}"', escape(found.status)
+        shown = f'{escape(format_seconds(found.median_s))} <span class="muted">{escape(format_gbps(found.gbps))}</span>'
+        return f' class="{"num best" if best[vocab] == label else "num"}"', shown
+
+    grid = tables.frame([[None] * len(pivot.vocabs) for _ in pivot.rows], pivot.vocabs)
+    grid.index = pivot.rows
+    return f"<h4>{escape(pivot.title)}</h4>" + tables.html(
+        grid, index="adapter", attrs=' class="pivot"', cell=cell,
+        column_name=lambda v: f"vocab {v:,}" if isinstance(v, int) else "vocab ?")
 
 
 def png_size(data: bytes) -> tuple[int, int]:

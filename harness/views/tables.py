@@ -20,6 +20,20 @@ def frame(rows: list[list], columns: list):
     return pd.DataFrame(rows, columns=list(columns), dtype=object) if rows else pd.DataFrame(columns=list(columns))
 
 
+def spread(records: list[dict], index: list[str], across: str, cell, columns: list | None = None):
+    """Records as a wide table: one row per distinct value of the ``index`` fields (sorted, as
+    columns of the frame), one column per value of ``across`` (sorted, or ``columns``), and
+    ``cell(record)`` where they meet; the last record wins, an empty cell where there is none."""
+    pd = require_pandas("the reports")
+    long = pd.DataFrame({**{k: [r[k] for r in records] for k in (*index, across)},
+                         "cell": [cell(r) for r in records]})
+    wide = long.groupby([*index, across], sort=True, dropna=False)["cell"].last().unstack(across)
+    if columns is not None:
+        wide = wide.reindex(columns=columns)
+    wide.columns.name = None
+    return wide.astype(object).where(wide.notna(), "").reset_index()
+
+
 def _header_and_rows(table, index: str | None, column_name) -> tuple[list[str], list[list]]:
     headers = [column_name(c) for c in table.columns]
     rows = [list(values) for values in table.itertuples(index=False, name=None)]
@@ -48,10 +62,16 @@ def markdown_rows(headers: list, rows: list[list], padded: bool = False) -> str:
     return markdown(frame(rows, headers), padded=padded)
 
 
-def html(table, *, index: str | None = None, raw: bool = False, attrs: str = "") -> str:
-    """``table`` as an HTML table; cells are escaped unless ``raw`` (cells already built as HTML)."""
-    headers, rows = _header_and_rows(table, index, str)
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c if raw else escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def html(table, *, index: str | None = None, attrs: str = "", column_name=str, cell=None) -> str:
+    """``table`` as an HTML table. With ``index`` the frame's index is shown as row headings
+    (``<th>``). ``cell(row_label, column, value)`` gives a body cell's attributes and inner HTML
+    (a class by status, a title), escaping what it shows; by default a cell is its escaped text."""
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in ([index] if index is not None else [])
+                   + [column_name(c) for c in table.columns])
+    rows = []
+    for label, values in zip(table.index, table.itertuples(index=False, name=None), strict=True):
+        cells = [cell(label, column, value) if cell else ("", escape(str(value)))
+                 for column, value in zip(table.columns, values, strict=True)]
+        heading = f"<th>{escape(str(label))}</th>" if index is not None else ""
+        rows.append(f"<tr>{heading}" + "".join(f"<td{a}>{inner}</td>" for a, inner in cells) + "</tr>")
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

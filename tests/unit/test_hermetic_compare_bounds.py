@@ -217,7 +217,7 @@ def _cells(text: str, header: str) -> list[list[str]]:
 
 
 def test_render_by_hand():
-    from harness.report.compare import render
+    from harness.views.compare_md import render
 
     old_rows = [_row(4), _row(8), _row(16), _row(32, iqr=0.25), _row(64), _row(128, "skipped"), _row(256),
                 _row(1024)]
@@ -263,7 +263,7 @@ def test_render_by_hand():
 
 
 def test_render_of_sides_that_lack_something():
-    from harness.report.compare import render
+    from harness.views.compare_md import render
 
     conf = _conformance({"id": "a", "checks": [{"check": "x", "status": "passed"}]})
     both = render(_side("o", "box-a", [], conf), _side("n", "box-b", [], conf), [], [], 0.05, [])
