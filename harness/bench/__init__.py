@@ -5,8 +5,9 @@ over ``tests/bench``), ``finalize`` merges the parts of the run into bench.csv, 
 bench_meta.json and plots/, and ``readme`` regenerates the README's benchmark section.
 
 Modules: sweep (profiles, cases, inputs), timing (sync-aware timers, CUDA events, memory),
-membw (copy bandwidth), metrics (bytes, GB/s, FLOP/s), suite (the in-process runner),
-run/parts (child process, run manifest), rows/tables/plots/crossover/finalize/readme (outputs).
+membw (copy bandwidth), metrics (bytes, GB/s, FLOP/s), suite/measure/selfcheck (the in-process
+runner), run/parts (child process, run manifest), rows/crossover/slices/finalize (the results).
+BENCH.md, its plots and the README's sections are views: harness/views.
 """
 
 from harness.bench.rows import COLUMNS

@@ -1,9 +1,9 @@
 """The one table writer of every view: a pandas DataFrame as a Markdown or an HTML table.
 
-Every cell is escaped on the way out (ids, reasons and details come from third-party code),
-so a view builds its frame from the results (pivot, groupby, a list of rows) and never
-writes table markup itself. Cells are shown as ``str`` shows them; a view formats numbers
-(harness/views/formats.py) before they go in."""
+Cells are escaped on the way out unless the view says it wrote them itself (ids, reasons and
+details come from third-party code), so a view builds its frame from the results (pivot,
+groupby, a list of rows) and never writes table markup. Cells are shown as ``str`` shows
+them; a view formats numbers (harness/views/formats.py) before they go in."""
 
 from __future__ import annotations
 
