@@ -149,6 +149,11 @@ CONFORMANCE_SCHEMA = "embedding-harness/conformance/1"
 # A cell's verdict. not_applicable: the check does not apply to this adapter (declared so, or a
 # dtype or variant it does not have); skipped: the adapter could not run on this machine.
 CHECK_STATUSES = ("passed", "failed", "xfailed", "not_applicable", "skipped")
+
+
+def check_seconds(adapter: dict) -> float:
+    """The seconds an adapter's recorded checks took, together (0 for cells without a duration)."""
+    return sum(c.get("duration_s") or 0 for c in adapter.get("checks", []))
 # The keys readers rely on, by level, with their types (None allowed where the writer records
 # "none"); other keys are carried along untouched.
 _NUMBER = (int, float)

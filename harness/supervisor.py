@@ -499,12 +499,13 @@ def last_durations(results_dir: Path) -> dict[str, float]:
     """Each adapter's seconds of checks in the machine's record (empty where there is none)."""
     from harness.errors import CorruptResults
     from harness.results import read_json
+    from harness.schema import check_seconds
 
     durations: dict[str, float] = {}
     try:
         doc = read_json(results_dir / "conformance.json")
         for a in doc.get("adapters", []):
-            durations[a["id"]] = sum(c.get("duration_s") or 0 for c in a.get("checks", []))
+            durations[a["id"]] = check_seconds(a)
     except (CorruptResults, AttributeError, TypeError, KeyError):
         pass
     return durations

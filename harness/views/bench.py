@@ -9,7 +9,7 @@ from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import COPY_AGREEMENT
 from harness.bench.slices import Slice, slices
 from harness.bench.sweep import PASSES, bag_rows, sized_rows
-from harness.views import mdtext, tables
+from harness.views import mdtext, regimes, tables
 from harness.views.formats import BEYOND, fmt_bytes, fmt_num, fmt_share, fmt_time
 
 GPU_NOT_MEASURED = ("GPU figures are not yet measured: no CUDA device was visible to this run "
@@ -355,8 +355,6 @@ def notes_section(rows: list[dict], meta: dict) -> str:
 
 
 def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
-    from harness.views import regimes  # imports this module's section helpers
-
     profile = meta.get("profile_settings") or {}
     method = METHOD.format(
         min_round=fmt_time(profile.get("min_round_s")), min_rounds=profile.get("min_rounds"),

@@ -13,10 +13,10 @@ from harness.bench.sweep import STREAM, sized_rows
 from harness.errors import CorruptResults, HarnessError
 from harness.results import read_json
 from harness.schema import read_bench_csv
-from harness.views import bench, formats, tables
+from harness.views import bench, formats, regimes, tables
 from harness.views.readme import replace_section
 
-# The README sections (harness/readme.py markers): the CPU one, and the GPU profile's
+# The README sections (harness/views/readme.py markers): the CPU one, and the GPU profile's
 # (python -m harness.bench readme --profile gpu --out <its folder>).
 SECTION, GPU_SECTION = "bench", "bench-gpu"
 
@@ -134,8 +134,6 @@ def _gpu_conformance(conformance_json: Path) -> str | None:
 def render_gpu(rows: list[dict], meta: dict, out: Path, readme: Path) -> str:
     """The README's GPU section: conformance of the CUDA adapters, launch floor, bandwidth regime,
     crossover and the cost of the backward pass, all from the committed files."""
-    from harness.views import regimes
-
     m = meta["machine"]
     git = (meta.get("git") or {}).get("commit") or "unknown"
     base = Path(os.path.relpath(Path(out).resolve(), Path(readme).resolve().parent)).as_posix()

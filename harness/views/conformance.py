@@ -10,7 +10,7 @@ from harness.adapter import LAYER_OPTIONS
 from harness.bench.slices import require_pandas
 from harness.checks import CHECKS
 from harness.platform import describe_conditions
-from harness.schema import CHECK_STATUSES
+from harness.schema import CHECK_STATUSES, check_seconds
 from harness.views import mdtext, tables
 
 STATUSES = CHECK_STATUSES
@@ -34,7 +34,7 @@ def adapters_frame(doc: dict):
             "mode": a.get("mode", "eager"), "device": a.get("device"),
             **{k: (a.get("counts") or {}).get(k, 0) for k in COUNTED},
             **{k: observed.get(k, "-") for k in OBSERVED},
-            "seconds": sum(c.get("duration_s") or 0 for c in a.get("checks", []))})
+            "seconds": check_seconds(a)})
     frame = pd.DataFrame.from_records(records, columns=["adapter", "framework", "variant", "mode", "device",
                                                         *COUNTED, *OBSERVED, "seconds"])
     frame["index_dtypes"] = frame["index_dtypes"].map(lambda v: (", ".join(v) or "-") if isinstance(v, list) else v)
@@ -304,12 +304,10 @@ def run_cost(doc: dict) -> str:
     if cells.empty:
         return ""  # a record from before the cells kept their durations
     named = cells["framework"].notna() & (cells["framework"] != "")
-    by_framework = cells.assign(framework=cells["framework"].where(named, cells["adapter"])).groupby(
-        "framework", sort=False)["duration_s"]
-    spent = by_framework.sum().to_frame("total")
-    compiled = cells[cells["mode"] != "eager"].index
-    spent["compiled"] = by_framework.apply(lambda s: s[s.index.isin(compiled)].sum())
-    spent = spent.sort_values("total", ascending=False, kind="stable")
+    cells = cells.assign(framework=cells["framework"].where(named, cells["adapter"]))
+    spent = cells.groupby("framework", sort=False)["duration_s"].sum().to_frame("total")
+    spent["compiled"] = cells[cells["mode"] != "eager"].groupby("framework")["duration_s"].sum()
+    spent = spent.fillna(0.0).sort_values("total", ascending=False, kind="stable")
     total = spent["total"].sum()
     parts = [f"{name} {row.total:.0f} s ({row.total / total:.0%}; compiled {row.compiled:.0f} s)"
              for name, row in spent.iterrows()]
@@ -324,7 +322,8 @@ def readme_section(doc: dict, results_dir: Path) -> str:
     adapters = doc["adapters"]
     frame = adapters_frame(doc)
     total = frame[["generated", *STATUSES]].sum()
-    share = frame["seconds"] / frame["seconds"].sum() if frame["seconds"].sum() else frame["seconds"] * 0
+    checked_s = frame["seconds"].sum()
+    share = frame["seconds"] / checked_s if checked_s else frame["seconds"] * 0
     readme = frame[["adapter", *STATUSES, "negative_index", "out_of_range", "gradient"]].assign(
         time=[f"{s:.1f} s ({f:.0%})" for s, f in zip(frame["seconds"], share, strict=True)])
     readme.columns = ["adapter", "passed", "failed", "xfail", "n/a", "skipped", "id -1", "id >= vocab", "gradient",

@@ -17,7 +17,7 @@ def frame(rows: list[list], columns: list):
     """A table given row by row, as a DataFrame that keeps every value as it is (no dtype
     inference: None stays None, 3 stays 3)."""
     pd = require_pandas("the reports")
-    return pd.DataFrame(rows, columns=list(columns), dtype=object) if rows else pd.DataFrame(columns=list(columns))
+    return pd.DataFrame(rows, columns=list(columns), dtype=object)
 
 
 def spread(records: list[dict], index: list[str], across: str, cell, columns: list | None = None):
