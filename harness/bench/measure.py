@@ -76,11 +76,13 @@ class CaseTimer:
         self.timed_s = 0.0
 
     def measure(self, benchmark, adapter, case: Case, ids_np: np.ndarray | Bags,
-                more_ids: list[np.ndarray | Bags] | None = None, call_limit: bool = True) -> dict:
+                more_ids: list[np.ndarray | Bags] | None = None, call_limit: bool = True,
+                budget: tuple[float, int] | None = None) -> dict:
         """``ids_np``: one call's ids (cut into ``Bags`` for a bag case); ``more_ids``: further
         batches; the calls rotate through all of them (a stream). ``call_limit``: skip the case
         when one call is slower than the profile allows (off for the self-check, whose case the
-        profile fixes: one slow sample on a loaded machine must not fail the method check)."""
+        profile fixes: one slow sample on a loaded machine must not fail the method check).
+        ``budget``: (seconds, most rounds) of timed rounds instead of the profile's."""
         sync = adapter.synchronize
         w = self.tables.weights(adapter, case)
         batches = [adapter.prepare_ids(b) for b in [ids_np, *(more_ids or [])]]
@@ -118,15 +120,14 @@ class CaseTimer:
             raise CaseSkipped(f"one call took {second:.2g} s > {self.profile.max_call_s:g} s per-call "
                               f"limit of profile {self.profile.name}")
         synced = timing.synced_call(call, sync)
-        # The first two calls warmed it already: one more at least, and the profile's warm-up time.
-        t_call = timing.warm_up(synced, self.profile.warmup_s, min_calls=1)
+        t_call = timing.warm_up(synced, self.profile.warmup_s, self.profile.warmup_max_s)
         benchmark.group = f"{case.pass_}-{case.dtype}-D{case.dim}-{case.distribution}"
         if not benchmark.enabled:
             benchmark.pedantic(synced)  # smoke: the function runs once, untimed by pytest-benchmark
             out.update(median_s=t_call, iqr_s=None, rounds=1, iterations=1, wall_median_s=t_call,
                        timer="smoke: mean of the warm-up calls, not a measurement")
         elif adapter.device == "cpu":
-            iterations, rounds = self.plan(t_call)
+            iterations, rounds = self.plan(t_call, budget)
             benchmark.pedantic(synced, rounds=rounds, iterations=iterations)
             st = benchmark.stats.stats
             out.update(median_s=st.median, iqr_s=st.iqr, rounds=st.rounds, iterations=iterations,
@@ -134,20 +135,22 @@ class CaseTimer:
                        samples=[float(x) for x in st.data])
             self.timed_s += sum(st.data) * iterations
         else:
-            out.update(self.measure_gpu(benchmark, adapter, call, sync, t_call))
+            out.update(self.measure_gpu(benchmark, adapter, call, sync, t_call, budget))
         with timing.memory_probe(adapter) as probe:
             synced()
         out["peak_mem_bytes"] = probe.extra_bytes
         return out
 
-    def plan(self, t_call: float) -> tuple[int, int]:
+    def plan(self, t_call: float, budget: tuple[float, int] | None = None) -> tuple[int, int]:
         p = self.profile
-        return timing.plan_rounds(t_call, p.min_round_s, p.case_budget_s, p.min_rounds, p.max_rounds)
+        seconds, max_rounds = budget or (p.case_budget_s, p.max_rounds)
+        return timing.plan_rounds(t_call, p.min_round_s, seconds, p.min_rounds, max_rounds)
 
-    def measure_gpu(self, benchmark, adapter, call, sync, t_call: float) -> dict:
+    def measure_gpu(self, benchmark, adapter, call, sync, t_call: float,
+                    budget: tuple[float, int] | None = None) -> dict:
         """Wall time per call (K calls, one sync per round) from pytest-benchmark, device time
         from events around the same K calls."""
-        iterations, rounds = self.plan(t_call)
+        iterations, rounds = self.plan(t_call, budget)
         benchmark.pedantic(timing.synced_every(call, sync, iterations), rounds=rounds,
                            iterations=iterations, warmup_rounds=1)
         st = benchmark.stats.stats

@@ -13,6 +13,10 @@ from harness.bench.measure import CaseTimer
 from harness.bench.sweep import Case, Inputs, index_dtype_for
 
 SELF_CHECK_RATIO = (0.25, 4.0)
+# The harness's rounds span at least about as long as one of timeit's repeats (autorange: 0.2 s
+# or more), so a stall of the machine weighs on both medians alike: tiny's own budget (10 rounds
+# of one 0.2 ms call) let one 50 ms stall decide the harness's median.
+SELF_CHECK_ROUNDS = (0.2, 200)  # (seconds, most rounds), the profile's when it asks for more
 SELF_CHECKED = "numpy-gather"  # always checked: no framework between the harness and the kernel
 
 
@@ -46,10 +50,14 @@ class SelfCheck:
         index_dtype = index_dtype_for(adapter.declared.index_dtypes) or "int64"
         ids = self.inputs.ids(vocab, case.n_ids, "uniform").astype(index_dtype)
         bare = self.bare_loop(adapter, case, ids) if repeat == 0 and benchmark.enabled else None
-        measured = self.timer.measure(benchmark, adapter, case, ids, call_limit=False)
+        profile = self.timer.profile
+        budget = (max(profile.case_budget_s, SELF_CHECK_ROUNDS[0]), max(profile.max_rounds, SELF_CHECK_ROUNDS[1]))
+        measured = self.timer.measure(benchmark, adapter, case, ids, call_limit=False, budget=budget)
         entry = {"repeat": repeat, "adapter": adapter.id, **case.as_dict(), "index_dtype": index_dtype,
                  "harness_median_s": measured["median_s"], "harness_iqr_s": measured["iqr_s"],
                  "rounds": measured["rounds"], "iterations": measured["iterations"]}
+        if "samples" in measured:  # the rounds in order: a failed check shows when it went slow
+            entry["harness_samples_s"] = measured["samples"]
         if bare is not None:
             per_call = bare.before + bare()  # the bare loop before and after the harness's rounds
             self.reference_s += sum(per_call) * bare.number

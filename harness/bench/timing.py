@@ -35,16 +35,38 @@ def timed_call(fn: Callable[[], Any], sync: Callable[[Any], None]) -> float:
     return perf_counter() - start
 
 
-def warm_up(call: Callable[[], None], min_s: float, min_calls: int = 3, max_calls: int = 10_000) -> float:
-    """Run ``call`` at least ``min_calls`` times and ``min_s`` seconds; seconds per call."""
-    count = 0
+# After a fresh table a framework's first calls are slower for several calls (fresh output
+# pages, its allocator, its thread pool waking): measured on 2 cores, torch's gather of 16384 x 64
+# floats took 0.8-2.3 ms for ~8 calls before settling at 0.2 ms, torch.compile's 5 ms for ~6.
+# So the warm-up goes on while the calls still get faster: until the median of the last
+# SETTLE_WINDOW calls is within SETTLE_GAIN of the window before.
+SETTLE_WINDOW = 5
+SETTLE_GAIN = 0.1
+
+
+def settled(times: list[float], window: int = SETTLE_WINDOW) -> bool:
+    """Whether the last ``window`` calls are no longer clearly faster than the ``window`` before."""
+    if len(times) < 2 * window:
+        return False
+    last = statistics.median(times[-window:])
+    before = statistics.median(times[-2 * window:-window])
+    return last >= (1 - SETTLE_GAIN) * before
+
+
+def warm_up(call: Callable[[], None], min_s: float, max_s: float, max_calls: int = 10_000) -> float:
+    """Run ``call`` for at least ``min_s`` seconds and then until it has settled (``settled``),
+    for at most ``max_s`` seconds or ``max_calls`` calls (at least one call). Returns the
+    median seconds per call of the last window: the steady state the rounds are planned on."""
+    times: list[float] = []
     start = perf_counter()
-    elapsed = 0.0
-    while count < min_calls or (elapsed < min_s and count < max_calls):
+    while True:
+        before = perf_counter()
         call()
-        count += 1
-        elapsed = perf_counter() - start
-    return elapsed / count
+        after = perf_counter()
+        times.append(after - before)
+        elapsed = after - start
+        if len(times) >= max_calls or elapsed >= max_s or (elapsed >= min_s and settled(times)):
+            return statistics.median(times[-SETTLE_WINDOW:])
 
 
 def plan_rounds(t_call: float, min_round_s: float, budget_s: float, min_rounds: int,

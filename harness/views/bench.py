@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections import defaultdict
 
+from harness.bench import timing
 from harness.bench.metrics import BYTES_FORMULA_MD
 from harness.bench.rows import COPY_AGREEMENT
 from harness.bench.slices import Slice, slices
@@ -169,7 +170,7 @@ METHOD = """\
   (adapter, case) pair runs in random order (a randomised block design; the seed is in the part
   record), so adapters compared on one case are measured side by side in an order drift cannot favour.
 - **Timing**: the first call (including jit compilation or tracing: `jax.jit`, `tf.function`)
-  is timed on its own (`compile_s`), then warm-up calls, then `benchmark.pedantic` with enough
+  is timed on its own (`compile_s`), then warm-up calls{warm_up}, then `benchmark.pedantic` with enough
   iterations per round that a round lasts at least {min_round} and as many rounds as the
   profile's per-case budget allows ({min_rounds}..{max_rounds}). Each CPU call ends with the
   framework's own synchronisation (`block_until_ready` for JAX), inside the timed region.
@@ -354,9 +355,20 @@ def notes_section(rows: list[dict], meta: dict) -> str:
     return "## Notes\n\n" + ("\n".join(notes) if notes else "None.")
 
 
+def warm_up_text(profile: dict) -> str:
+    """How the run warmed each case up; runs from before the settling warm-up say nothing more."""
+    if "warmup_max_s" not in profile:
+        return ""
+    return (f" until they stop getting faster (the median of the last {timing.SETTLE_WINDOW} calls within "
+            f"{100 * timing.SETTLE_GAIN:.0f} % of the {timing.SETTLE_WINDOW} before; at least "
+            f"{fmt_time(profile.get('warmup_s'))}, at most {fmt_time(profile.get('warmup_max_s'))}: a framework's "
+            "first calls on a fresh table run several times slower for a few calls)")
+
+
 def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:
     profile = meta.get("profile_settings") or {}
     method = METHOD.format(
+        warm_up=warm_up_text(profile),
         min_round=fmt_time(profile.get("min_round_s")), min_rounds=profile.get("min_rounds"),
         max_rounds=profile.get("max_rounds"), bytes=BYTES_FORMULA_MD,
         budget=fmt_bytes(meta.get("onehot_mem_budget")), max_call=profile.get("max_call_s"))

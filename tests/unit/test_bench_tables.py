@@ -124,6 +124,21 @@ def test_bench_md_says_gpu_not_measured_without_gpu_rows():
     assert check["ratio"] == pytest.approx(2.0) and check["min_median_s"] == 2e-6 and check["max_median_s"] == 4e-6
 
 
+def test_bench_md_says_how_the_run_warmed_up_and_older_runs_claim_nothing():
+    from dataclasses import asdict
+
+    from harness.bench.sweep import get_profile
+
+    rows = rows_mod.build_rows([_record([_case("a-gather", 100)])])
+    meta = _meta(rows)
+    meta["self_check"] = self_check_summary(meta)
+    meta["profile_settings"] = asdict(get_profile("tiny"))
+    assert ("then warm-up calls until they stop getting faster (the median of the last 5 calls within 10 % of "
+            "the 5 before; at least 2 ms, at most 100 ms:") in tables.bench_md(rows, meta, [])
+    del meta["profile_settings"]["warmup_max_s"]  # a run finalized before the settling warm-up
+    assert "then warm-up calls, then `benchmark.pedantic`" in tables.bench_md(rows, meta, [])
+
+
 def test_bench_md_has_a_gpu_table_when_gpu_rows_exist():
     adapters = {"g-gather-cuda": {"framework_label": "g", "variant": "gather", "device": "cuda",
                                   "gradient": "dense"}}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fakes import FakeBenchmark, FakeClock, FakeEvent, SequenceClock, fake_tensorflow, fake_torch
 
-from harness.bench import measure, membw, suite, timing
+from harness.bench import measure, membw, selfcheck, suite, timing
 from harness.bench.sweep import Case, get_profile
 
 
@@ -50,46 +50,75 @@ def _ticking(clock, seconds):
     return call, calls
 
 
-def test_warm_up_runs_the_minimum_calls_and_returns_seconds_per_call(clock):
+def _slowing_down(clock, durations):
+    """A call whose n-th run takes ``durations[n]`` seconds (the last one ever after)."""
+    calls = []
+
+    def call():
+        clock.advance(durations[min(len(calls), len(durations) - 1)])
+        calls.append(1)
+
+    return call, calls
+
+
+def test_steady_calls_warm_up_for_two_windows_and_return_seconds_per_call(clock):
     call, calls = _ticking(clock, 0.25)
-    assert timing.warm_up(call, min_s=0.0, min_calls=3) == 0.25  # 0.75 s / 3 calls
-    assert len(calls) == 3
+    assert timing.warm_up(call, min_s=0.0, max_s=100.0) == 0.25
+    assert len(calls) == 2 * timing.SETTLE_WINDOW  # one window against the one before it
 
 
-def test_warm_up_stops_exactly_when_the_minimum_time_is_reached(clock):
+def test_warm_up_goes_on_while_the_calls_get_faster_and_returns_the_settled_time(clock):
+    # 5 slow calls (a fresh table), 5 settling, then steady: two steady windows are needed.
+    durations = [8.0] * 5 + [2.0, 1.5, 1.2, 1.1, 1.0] + [1.0]
+    call, calls = _slowing_down(clock, durations)
+    assert timing.warm_up(call, min_s=0.0, max_s=1000.0) == 1.0  # the last window's median, not the mean
+    # Checked after every call: after 15 the last 5 (median 1.0) are still 17 % faster than the 5
+    # before (median 1.2); after 16, only 9 % faster than [1.5, 1.2, 1.1, 1.0, 1.0].
+    assert len(calls) == 16
+
+
+def test_a_window_less_than_the_gain_faster_counts_as_settled(clock):
+    gain = 1 - timing.SETTLE_GAIN
+    call, calls = _slowing_down(clock, [1.0] * 5 + [gain])
+    timing.warm_up(call, min_s=0.0, max_s=1000.0)
+    assert len(calls) == 10  # exactly (1 - gain) x the window before: settled
+    call, calls = _slowing_down(clock, [1.0] * 5 + [0.5 * gain] * 5 + [0.5 * gain])
+    timing.warm_up(call, min_s=0.0, max_s=1000.0)
+    # Twice as fast: not settled until the faster calls are the median of the window before too.
+    assert len(calls) == 13
+
+
+def test_warm_up_runs_at_least_the_minimum_time_even_when_settled(clock):
     call, calls = _ticking(clock, 0.25)
-    assert timing.warm_up(call, min_s=1.0, min_calls=3) == 0.25
-    assert len(calls) == 4  # 4 x 0.25 = 1.0 s: reached, no fifth call
+    timing.warm_up(call, min_s=5.0, max_s=100.0)
+    assert len(calls) == 20  # 20 x 0.25 = 5.0 s: reached, no further call
     call, calls = _ticking(clock, 0.25)
-    timing.warm_up(call, min_s=math.nextafter(1.0, 2.0), min_calls=3)
-    assert len(calls) == 5  # a hair beyond 1.0 s needs one more
+    timing.warm_up(call, min_s=math.nextafter(5.0, 6.0), max_s=100.0)
+    assert len(calls) == 21  # a hair beyond 5.0 s needs one more
 
 
-def test_warm_up_caps_the_calls_but_never_below_the_minimum(clock):
-    call, calls = _ticking(clock, 0.25)
-    assert timing.warm_up(call, min_s=100.0, min_calls=3, max_calls=6) == 0.25
-    assert len(calls) == 6
-    call, calls = _ticking(clock, 0.25)
-    timing.warm_up(call, min_s=100.0, min_calls=5, max_calls=2)
-    assert len(calls) == 5
+def test_warm_up_stops_at_its_maximum_time_even_when_the_calls_still_get_faster(clock):
+    call, calls = _slowing_down(clock, [2.0 ** -n for n in range(100)])  # each call twice as fast
+    timing.warm_up(call, min_s=0.0, max_s=1.5)
+    assert len(calls) == 2  # 1 + 0.5 = 1.5 s
+    call, calls = _ticking(clock, 10.0)
+    assert timing.warm_up(call, min_s=0.0, max_s=1.0) == 10.0  # one call at least, however slow
+    assert len(calls) == 1
 
 
-def test_warm_up_default_minimum_is_three_calls(clock):
-    call, calls = _ticking(clock, 0.5)
-    assert timing.warm_up(call, min_s=0.0) == 0.5
-    assert len(calls) == 3
-
-
-def test_warm_up_default_cap_is_ten_thousand_calls(clock):
+def test_warm_up_caps_the_calls(clock):
     call, calls = _ticking(clock, 0.0)  # calls that take no time never reach min_s
-    assert timing.warm_up(call, min_s=1.0) == 0.0
+    assert timing.warm_up(call, min_s=1.0, max_s=2.0) == 0.0
     assert len(calls) == 10_000
+    call, calls = _ticking(clock, 0.0)
+    timing.warm_up(call, min_s=1.0, max_s=2.0, max_calls=7)
+    assert len(calls) == 7
 
 
-def test_warm_up_without_a_minimum_count_runs_for_the_minimum_time(clock):
-    call, calls = _ticking(clock, 0.25)
-    assert timing.warm_up(call, min_s=0.5, min_calls=0) == 0.25
-    assert len(calls) == 2
+def test_settled_needs_two_windows():
+    assert not timing.settled([1.0] * (2 * timing.SETTLE_WINDOW - 1))
+    assert timing.settled([1.0] * (2 * timing.SETTLE_WINDOW))
+    assert timing.settled([1.0] * 3 + [2.0] * 3, window=3)  # slower is settled: only speed-ups wait
 
 
 def test_plan_rounds_reaches_the_minimum_round_time():
@@ -479,6 +508,25 @@ def test_the_self_check_is_measured_however_slow_one_call_is(monkeypatch):
     monkeypatch.setattr(measure, "SETTLE_S", 0)
     entry = session.self_check(FakeBenchmark(), repeat=1)
     assert entry["adapter"] == "numpy-gather" and entry["harness_median_s"] > 0
+
+
+def test_the_self_checks_rounds_last_as_long_as_a_timeit_repeat_and_are_kept(monkeypatch):
+    # tiny's own budget is 10 rounds of 0.01 s in all: one stall of the machine would decide the
+    # median. The self-check's rounds span 0.2 s (200 rounds of a 1 ms call), a case's do not.
+    from backends.numpy_backend import NumpyGather
+
+    monkeypatch.setattr(timing, "perf_counter", FakeClock(step=2**-10))  # every call "takes" ~1 ms
+    monkeypatch.setattr(measure, "SETTLE_S", 0)
+    monkeypatch.setattr(selfcheck.SelfCheck, "bare_loop", lambda *a: None)
+    session = _session("tiny", self_check=(256, 8, 64))
+    bench = FakeBenchmark()
+    entry = session.self_check(bench, repeat=1)
+    assert bench.calls == [(200, 1, 0)] and entry["rounds"] == 200  # 0.2 s would fit 204
+    assert len(entry["harness_samples_s"]) == 200
+    bench = FakeBenchmark()
+    case = Case("forward", "float32", 8, 4, 16, "uniform")
+    session.timer.measure(bench, NumpyGather(), case, np.arange(16, dtype=np.int32) % 8)
+    assert bench.calls == [(10, 1, 0)]  # 0.01 s of ~1 ms calls
 
 
 def test_a_pass_the_adapter_cannot_time_is_skipped_with_its_reason():
