@@ -120,12 +120,14 @@ class CaseTimer:
             raise CaseSkipped(f"one call took {second:.2g} s > {self.profile.max_call_s:g} s per-call "
                               f"limit of profile {self.profile.name}")
         synced = timing.synced_call(call, sync)
-        t_call = timing.warm_up(synced, self.profile.warmup_s, self.profile.warmup_max_s)
+        p = self.profile
+        budget = budget or (p.case_budget_s, p.max_rounds)
+        t_call = timing.warm_up(synced, p.warmup_s, max(p.warmup_s, p.warmup_share * budget[0]))
         benchmark.group = f"{case.pass_}-{case.dtype}-D{case.dim}-{case.distribution}"
         if not benchmark.enabled:
             benchmark.pedantic(synced)  # smoke: the function runs once, untimed by pytest-benchmark
             out.update(median_s=t_call, iqr_s=None, rounds=1, iterations=1, wall_median_s=t_call,
-                       timer="smoke: mean of the warm-up calls, not a measurement")
+                       timer="smoke: median of the last warm-up calls, not a measurement")
         elif adapter.device == "cpu":
             iterations, rounds = self.plan(t_call, budget)
             benchmark.pedantic(synced, rounds=rounds, iterations=iterations)
@@ -141,13 +143,12 @@ class CaseTimer:
         out["peak_mem_bytes"] = probe.extra_bytes
         return out
 
-    def plan(self, t_call: float, budget: tuple[float, int] | None = None) -> tuple[int, int]:
+    def plan(self, t_call: float, budget: tuple[float, int]) -> tuple[int, int]:
         p = self.profile
-        seconds, max_rounds = budget or (p.case_budget_s, p.max_rounds)
+        seconds, max_rounds = budget
         return timing.plan_rounds(t_call, p.min_round_s, seconds, p.min_rounds, max_rounds)
 
-    def measure_gpu(self, benchmark, adapter, call, sync, t_call: float,
-                    budget: tuple[float, int] | None = None) -> dict:
+    def measure_gpu(self, benchmark, adapter, call, sync, t_call: float, budget: tuple[float, int]) -> dict:
         """Wall time per call (K calls, one sync per round) from pytest-benchmark, device time
         from events around the same K calls."""
         iterations, rounds = self.plan(t_call, budget)

@@ -66,7 +66,8 @@ class Profile:
     min_rounds: int = 5
     max_rounds: int = 100
     warmup_s: float = 0.02  # warm-up after the first (compile) and second (limit) calls, at least 1 call
-    warmup_max_s: float = 0.5  # ... and on, while the calls still get faster, at most this long
+    # ... and on while the calls still get faster, for at most this share of the case's timed budget
+    warmup_share: float = 0.25
     max_call_s: float = 0.5  # cases slower than this per call (estimated or measured) are skipped
     copy_bytes: int | None = None  # copy-bandwidth buffer; None: 4 x L3 (at least 256 MiB)
     # (vocab, dim, ids) of the self-check's gather: well above every framework's launch floor, where
@@ -125,7 +126,7 @@ PROFILES: dict[str, Profile] = {
 # (memory guard); V=32768 fits (~0.4 GiB) but is 1 GFLOP, 8x the V=4096 call (time guard).
 PROFILES["tiny"] = Profile(
     name="tiny", n_ids=1024, case_budget_s=0.01, min_rounds=3, max_rounds=10, min_round_s=2e-4,
-    warmup_s=0.002, warmup_max_s=0.1, max_call_s=0.004, copy_bytes=16 * MiB, self_check_repeats=1,
+    warmup_s=0.002, max_call_s=0.004, copy_bytes=16 * MiB, self_check_repeats=1,
     onehot_budget=512 * MiB,
     blocks=(
         Block(vocabs=(4, 256, 4096, 32768, 262144), dims=(16,)),

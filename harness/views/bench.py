@@ -357,12 +357,12 @@ def notes_section(rows: list[dict], meta: dict) -> str:
 
 def warm_up_text(profile: dict) -> str:
     """How the run warmed each case up; runs from before the settling warm-up say nothing more."""
-    if "warmup_max_s" not in profile:
+    if "warmup_share" not in profile:
         return ""
     return (f" until they stop getting faster (the median of the last {timing.SETTLE_WINDOW} calls within "
             f"{100 * timing.SETTLE_GAIN:.0f} % of the {timing.SETTLE_WINDOW} before; at least "
-            f"{fmt_time(profile.get('warmup_s'))}, at most {fmt_time(profile.get('warmup_max_s'))}: a framework's "
-            "first calls on a fresh table run several times slower for a few calls)")
+            f"{fmt_time(profile.get('warmup_s'))}, at most {100 * profile['warmup_share']:.0f} % of the case's "
+            "timed budget: a framework's first calls on a fresh table run several times slower for a few calls)")
 
 
 def bench_md(rows: list[dict], meta: dict, entries: list[dict]) -> str:

@@ -134,8 +134,8 @@ def test_bench_md_says_how_the_run_warmed_up_and_older_runs_claim_nothing():
     meta["self_check"] = self_check_summary(meta)
     meta["profile_settings"] = asdict(get_profile("tiny"))
     assert ("then warm-up calls until they stop getting faster (the median of the last 5 calls within 10 % of "
-            "the 5 before; at least 2 ms, at most 100 ms:") in tables.bench_md(rows, meta, [])
-    del meta["profile_settings"]["warmup_max_s"]  # a run finalized before the settling warm-up
+            "the 5 before; at least 2 ms, at most 25 % of the case's timed budget:") in tables.bench_md(rows, meta, [])
+    del meta["profile_settings"]["warmup_share"]  # a run finalized before the settling warm-up
     assert "then warm-up calls, then `benchmark.pedantic`" in tables.bench_md(rows, meta, [])
 
 

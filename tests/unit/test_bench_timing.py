@@ -529,6 +529,20 @@ def test_the_self_checks_rounds_last_as_long_as_a_timeit_repeat_and_are_kept(mon
     assert bench.calls == [(10, 1, 0)]  # 0.01 s of ~1 ms calls
 
 
+def test_the_warm_up_may_cost_at_most_its_share_of_the_cases_budget(monkeypatch):
+    from backends.numpy_backend import NumpyGather
+
+    seen = []
+    monkeypatch.setattr(timing, "warm_up", lambda call, min_s, max_s: seen.append((min_s, max_s)) or 1e-3)
+    session = _session("full")  # 0.5 s of rounds per case, warm-up at least 20 ms
+    case = Case("forward", "float32", 8, 4, 16, "uniform")
+    session.timer.measure(FakeBenchmark(), NumpyGather(), case, np.arange(16, dtype=np.int32) % 8)
+    assert seen == [(0.02, 0.125)]
+    session = _session("full", case_budget_s=0.04)
+    session.timer.measure(FakeBenchmark(), NumpyGather(), case, np.arange(16, dtype=np.int32) % 8)
+    assert seen[-1] == (0.02, 0.02)  # never below its minimum
+
+
 def test_a_pass_the_adapter_cannot_time_is_skipped_with_its_reason():
     from backends.numpy_backend import NumpyGather
     from harness.registry import Slot
