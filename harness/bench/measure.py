@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,12 +78,15 @@ class CaseTimer:
 
     def measure(self, benchmark, adapter, case: Case, ids_np: np.ndarray | Bags,
                 more_ids: list[np.ndarray | Bags] | None = None, call_limit: bool = True,
-                budget: tuple[float, int] | None = None) -> dict:
+                budget: tuple[float, int] | None = None,
+                between_rounds: Callable[[int], Callable[[], None]] | None = None) -> dict:
         """``ids_np``: one call's ids (cut into ``Bags`` for a bag case); ``more_ids``: further
         batches; the calls rotate through all of them (a stream). ``call_limit``: skip the case
         when one call is slower than the profile allows (off for the self-check, whose case the
         profile fixes: one slow sample on a loaded machine must not fail the method check).
-        ``budget``: (seconds, most rounds) of timed rounds instead of the profile's."""
+        ``budget``: (seconds, most rounds) of timed rounds instead of the profile's.
+        ``between_rounds``: given the planned iterations per round, what runs after each timed
+        CPU round, outside its timing (the self-check's bare loop, taking turns with the rounds)."""
         sync = adapter.synchronize
         w = self.tables.weights(adapter, case)
         batches = [adapter.prepare_ids(b) for b in [ids_np, *(more_ids or [])]]
@@ -121,8 +125,8 @@ class CaseTimer:
                               f"limit of profile {self.profile.name}")
         synced = timing.synced_call(call, sync)
         p = self.profile
-        budget = budget or (p.case_budget_s, p.max_rounds)
-        t_call = timing.warm_up(synced, p.warmup_s, max(p.warmup_s, p.warmup_share * budget[0]))
+        budget = budget or p.round_budget
+        t_call = timing.warm_up(synced, *p.warm_up_limits(budget[0]))
         benchmark.group = f"{case.pass_}-{case.dtype}-D{case.dim}-{case.distribution}"
         if not benchmark.enabled:
             benchmark.pedantic(synced)  # smoke: the function runs once, untimed by pytest-benchmark
@@ -130,7 +134,8 @@ class CaseTimer:
                        timer="smoke: median of the last warm-up calls, not a measurement")
         elif adapter.device == "cpu":
             iterations, rounds = self.plan(t_call, budget)
-            benchmark.pedantic(synced, rounds=rounds, iterations=iterations)
+            turns = {} if between_rounds is None else {"teardown": between_rounds(iterations)}
+            benchmark.pedantic(synced, rounds=rounds, iterations=iterations, **turns)
             st = benchmark.stats.stats
             out.update(median_s=st.median, iqr_s=st.iqr, rounds=st.rounds, iterations=iterations,
                        wall_median_s=st.median, timer="perf_counter, framework sync after every call",

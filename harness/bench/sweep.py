@@ -79,6 +79,15 @@ class Profile:
     floor: bool = True  # also time the launch floor: one id from a 2 x 1 table (FLOOR_VOCAB ...)
     devices: tuple[str, ...] | None = None  # the adapters' devices it measures (None: every visible one)
 
+    @property
+    def round_budget(self) -> tuple[float, int]:
+        """(seconds, most rounds) of one case's timed rounds."""
+        return self.case_budget_s, self.max_rounds
+
+    def warm_up_limits(self, budget_s: float) -> tuple[float, float]:
+        """(least, most) seconds of warm-up before rounds that are to last ``budget_s``."""
+        return self.warmup_s, max(self.warmup_s, self.warmup_share * budget_s)
+
 
 _FULL_VOCABS = (2, 8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288, 2097152)
 

@@ -311,10 +311,16 @@ def crossover_section(entries: list[dict]) -> str:
 
 
 def self_check_section(summary: list[dict]) -> str:
+    if any(s.get("paired") for s in summary):
+        how = ("taking turns with the harness's rounds: after each round, one block of as many calls, and the "
+               "ratio is the median over the rounds of round / block, so a machine whose speed wanders moves "
+               "both sides of a pair alike; the medians are shown beside it")
+    else:  # a run from before the paired check
+        how = ("run before and after the harness's rounds and pooled (so drift between the two does not pose "
+               "as a harness error)")
     text = ("## Self-check of the method\n\nIn every part, NumPy's gather and each framework's CPU gather timed "
             "by the harness (the code path of every row) against a bare `timeit` loop of the same call and "
-            "synchronisation in the same process, run before and after the harness's rounds and pooled (so drift "
-            "between the two does not pose as a harness error); NumPy's case is then repeated to show the "
+            f"synchronisation in the same process, {how}; NumPy's case is then repeated to show the "
             "run-to-run spread.\n\n")
     body = []
     for s in summary:

@@ -75,7 +75,7 @@ class FakeBenchmark:
         self.extra_info, self.group, self.stats = {}, None, None
         self.calls = []
 
-    def pedantic(self, target, rounds=1, iterations=1, warmup_rounds=0):
+    def pedantic(self, target, rounds=1, iterations=1, warmup_rounds=0, teardown=None):
         import time
 
         self.calls.append((rounds, iterations, warmup_rounds))
@@ -87,6 +87,11 @@ class FakeBenchmark:
             for _ in range(iterations):
                 target()
             data.append((time.perf_counter() - start) / iterations)
+            if teardown is not None:
+                teardown()
+        if teardown is not None and iterations > 1:  # as pytest-benchmark: one more call for the result
+            target()
+            teardown()
         self.stats = type("Meta", (), {"stats": FakeStats(data)})()
 
 

@@ -142,7 +142,7 @@ def test_gpu_wall_rounds_sync_once_per_round(fake_module):
     bench = FakeBenchmark()
     before = adapter.syncs
     session.timer.measure_gpu(bench, adapter, lambda: adapter.forward(w, ids), adapter.synchronize, t_call=1e-4,
-                              budget=(session.profile.case_budget_s, session.profile.max_rounds))
+                              budget=session.profile.round_budget)
     rounds, iterations, warmup = bench.calls[0]
     # (warm-up + timed rounds) syncs for the wall time, plus one after the event rounds
     assert adapter.syncs - before == rounds + warmup + 1

@@ -124,6 +124,19 @@ def test_bench_md_says_gpu_not_measured_without_gpu_rows():
     assert check["ratio"] == pytest.approx(2.0) and check["min_median_s"] == 2e-6 and check["max_median_s"] == 4e-6
 
 
+def test_a_paired_self_check_is_judged_and_described_by_its_paired_ratio():
+    rows = rows_mod.build_rows([_record([_case("a-gather", 100)])])
+    meta = _meta(rows)
+    assert "pooled (so drift" in tables.bench_md(rows, {**meta, "self_check": self_check_summary(meta)}, [])
+    first = meta["parts"]["core"]["self_check"][0]
+    first.update(paired=True, ratio=0.9)  # the median of round/block: not the ratio of the medians (2.0)
+    meta["self_check"] = self_check_summary(meta)
+    assert meta["self_check"][0]["ratio"] == 0.9 and meta["self_check"][0]["paired"] is True
+    text = tables.bench_md(rows, meta, [])
+    assert "taking turns with the harness's rounds" in text and "pooled (so drift" not in text
+    assert "| core | numpy-gather V=10 D=4 N=8 int32 | 2 µs | 1 µs | 0.9 |" in text
+
+
 def test_bench_md_says_how_the_run_warmed_up_and_older_runs_claim_nothing():
     from dataclasses import asdict
 

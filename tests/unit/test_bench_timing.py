@@ -3,7 +3,9 @@ membw), on fake clocks, fake /proc files and fake frameworks: every duration a t
 one it chose, so the assertions are exact."""
 
 import math
+import statistics
 import sys
+import time
 import types
 from dataclasses import replace
 
@@ -449,37 +451,96 @@ def _session(profile="quick", **changes):
     return session
 
 
-def _self_check(monkeypatch, harness_median_s):
-    session = _session()
-    monkeypatch.setattr(measure, "SETTLE_S", 0)  # no settling pause
-
-    def bare(adapter, case, ids):
-        sample = lambda: [1.0] * 7  # noqa: E731 - the bare loop after the harness's rounds
-        sample.before, sample.number = [1.0] * 7, 10
-        return sample
-
-    monkeypatch.setattr(session.checks, "bare_loop", bare)
-    monkeypatch.setattr(session.timer, "measure", lambda *a, **k: {"median_s": harness_median_s, "iqr_s": 0.0,
-                                                              "rounds": 5, "iterations": 1})
-    return session, session.self_check(FakeBenchmark(), repeat=0)
+def _bare(samples, number=10):
+    """What the self-check keeps of its bare loop: the blocks' seconds per call, in order."""
+    return types.SimpleNamespace(samples=list(samples), number=number)
 
 
-@pytest.mark.parametrize(("harness_median_s", "ok"), [
+@pytest.mark.parametrize(("harness_s", "ok"), [
     (0.25, False),  # harness/timeit ratio exactly 0.25: outside (the range is open)
     (math.nextafter(0.25, 1.0), True),
     (1.0, True),
     (math.nextafter(4.0, 0.0), True),
     (4.0, False),
 ])
-def test_self_check_ratio_bounds(monkeypatch, harness_median_s, ok):
-    session, entry = _self_check(monkeypatch, harness_median_s)
-    assert entry["timeit_median_s"] == 1.0 and entry["timeit_repeat"] == 14  # 7 before + 7 after, pooled
-    assert session.checks.reference_s == 14 * 10 * 1.0  # the bare loop measured: 14 repeats of 10 calls of 1 s
-    assert session.timer.timed_s == 0.0  # the harness's rounds (faked here) are counted where they run
-    assert entry["ok"] is ok
-    assert ("problem" in entry) is (not ok)
-    if not ok:
-        assert f"ratio {harness_median_s:.2f} outside (0.25, 4.0)" in entry["problem"]
+def test_self_check_ratio_bounds(harness_s, ok):
+    got = selfcheck.SelfCheck.compare([harness_s] * 5, _bare([1.0] * 5))
+    assert got["ratio"] == harness_s and got["ok"] is ok
+    assert got["timeit_median_s"] == 1.0 and got["timeit_repeat"] == 5 and got["timeit_number"] == 10
+
+
+def test_a_machine_whose_speed_wanders_moves_both_sides_of_each_pair_and_passes():
+    # The CI failure: the harness's rounds fell in a fast spell, most bare samples in slow ones
+    # (pooled medians 0.6 ms against 3.2 ms). Paired round by round, the spells cancel.
+    speed = [1.0] * 3 + [5.0] * 7 + [1.2] * 2 + [5.5] * 7  # seconds per call at each turn
+    got = selfcheck.SelfCheck.compare([0.9 * s for s in speed], _bare(speed))
+    assert got["ok"] and got["ratio"] == pytest.approx(0.9)
+
+
+def test_a_harness_slower_in_every_pair_fails_however_the_machine_wanders():
+    speed = [1.0, 5.0, 2.0, 4.5, 1.0, 3.0, 5.0]
+    got = selfcheck.SelfCheck.compare([4.5 * s for s in speed], _bare(speed))
+    assert not got["ok"] and got["ratio"] == pytest.approx(4.5)
+    assert got["timeit_min_s"] == 1.0 and got["timeit_samples_s"] == speed
+
+
+def test_pairs_stop_at_the_last_round_and_a_bare_loop_that_never_ran_is_an_error():
+    # pytest-benchmark runs one more call and teardown after its last round when iterations > 1.
+    got = selfcheck.SelfCheck.compare([2.0, 2.0], _bare([1.0, 1.0, 100.0]))
+    assert got["ratio"] == 2.0 and got["timeit_repeat"] == 2 and got["timeit_samples_s"] == [1.0, 1.0]
+    with pytest.raises(RuntimeError, match="bare loop ran 1 blocks for 2 harness rounds"):
+        selfcheck.SelfCheck.compare([2.0, 2.0], _bare([1.0]))
+
+
+def _paired_self_check(monkeypatch, harness_delay_s=0.0):
+    """The self-check of NumPy's gather end to end (real clocks, real calls): the harness's rounds
+    through CaseTimer and the fake fixture, the bare loop as its teardown. ``harness_delay_s``
+    plants a fault in the harness's timing path: every timed call sleeps that long."""
+    monkeypatch.setattr(measure, "SETTLE_S", 0)
+    if harness_delay_s:
+        synced_call = timing.synced_call
+
+        def slow_synced_call(fn, sync):
+            inner = synced_call(fn, sync)
+
+            def call():
+                time.sleep(harness_delay_s)
+                inner()
+            return call
+
+        monkeypatch.setattr(timing, "synced_call", slow_synced_call)
+    session = _session("tiny", self_check=(256, 8, 64))
+    bench = FakeBenchmark()
+    return session, bench, session.self_check(bench, repeat=0)
+
+
+def test_the_bare_loop_takes_turns_with_the_harnesss_rounds(monkeypatch):
+    session, bench, entry = _paired_self_check(monkeypatch)
+    (rounds, iterations, _), = bench.calls
+    assert entry["paired"] and entry["timeit_repeat"] == rounds == len(entry["harness_samples_s"])
+    assert entry["timeit_number"] == iterations and len(entry["timeit_samples_s"]) == rounds
+    assert entry["ratio"] == pytest.approx(statistics.median(
+        h / b for h, b in zip(entry["harness_samples_s"], entry["timeit_samples_s"], strict=True)))
+    # every block the bare loop ran is measuring time, the one after the last round included
+    assert session.checks.reference_s >= sum(entry["timeit_samples_s"]) * iterations
+
+
+def test_a_fault_planted_in_the_harnesss_timing_path_fails_the_self_check(monkeypatch):
+    _, _, entry = _paired_self_check(monkeypatch, harness_delay_s=0.002)  # the gather itself: microseconds
+    assert not entry["ok"] and entry["ratio"] > 4
+    assert entry["problem"].startswith("numpy-gather: harness/timeit ratio")
+    assert "paired rounds" in entry["problem"]
+
+
+def test_a_pytest_benchmark_without_teardown_is_named_with_the_fix(monkeypatch):
+    class OldBenchmark(FakeBenchmark):
+        def pedantic(self, target, rounds=1, iterations=1, warmup_rounds=0):  # before pytest-benchmark 5.2
+            return super().pedantic(target, rounds, iterations, warmup_rounds)
+
+    monkeypatch.setattr(measure, "SETTLE_S", 0)
+    session = _session("tiny", self_check=(256, 8, 64))
+    with pytest.raises(RuntimeError, match=r"needs pytest-benchmark >= 5.2 .* pip install 'pytest-benchmark>=5.2'"):
+        session.self_check(OldBenchmark(), repeat=0)
 
 
 def _one_call(monkeypatch, seconds_per_call, max_call_s):
@@ -517,7 +578,6 @@ def test_the_self_checks_rounds_last_as_long_as_a_timeit_repeat_and_are_kept(mon
 
     monkeypatch.setattr(timing, "perf_counter", FakeClock(step=2**-10))  # every call "takes" ~1 ms
     monkeypatch.setattr(measure, "SETTLE_S", 0)
-    monkeypatch.setattr(selfcheck.SelfCheck, "bare_loop", lambda *a: None)
     session = _session("tiny", self_check=(256, 8, 64))
     bench = FakeBenchmark()
     entry = session.self_check(bench, repeat=1)
