@@ -50,7 +50,7 @@ class SelfCheck:
         index_dtype = index_dtype_for(adapter.declared.index_dtypes) or "int64"
         ids = self.inputs.ids(vocab, case.n_ids, "uniform").astype(index_dtype)
         profile = self.timer.profile
-        budget = (max(profile.case_budget_s, SELF_CHECK_ROUNDS[0]), max(profile.max_rounds, SELF_CHECK_ROUNDS[1]))
+        budget = tuple(map(max, profile.round_budget, SELF_CHECK_ROUNDS))
         bare = None
         if repeat == 0 and benchmark.enabled:
             require_teardown(benchmark)
@@ -64,8 +64,8 @@ class SelfCheck:
         if "samples" in measured:  # the rounds in order: a failed check shows when it went slow
             entry["harness_samples_s"] = measured["samples"]
         if bare is not None:
-            entry.update(self.compare(measured["samples"], bare))
-            self.reference_s += sum(bare.samples) * bare.number
+            entry.update(self.compare(measured["samples"], bare.samples, measured["iterations"]))
+            self.reference_s += sum(bare.samples) * measured["iterations"]
             if not entry["ok"]:
                 entry["problem"] = (f"{adapter.id}: harness/timeit ratio {entry['ratio']:.2f} outside "
                                     f"{SELF_CHECK_RATIO} (median of {entry['timeit_repeat']} paired rounds; "
@@ -74,20 +74,21 @@ class SelfCheck:
         return entry
 
     @staticmethod
-    def compare(harness: list[float], bare: BareLoop) -> dict:
-        """Each harness round against the bare block that ran right after it. Their ratio is
+    def compare(harness: list[float], blocks: list[float], iterations: int) -> dict:
+        """Each harness round against the bare block (as many calls: ``iterations``) that ran
+        right after it; both in seconds per call. Their ratio is
         what is judged, its median over the rounds: a machine whose speed wanders (measured
         here: the same gather at 1.5 to 4.7 ms within seconds on a shared 2-core VM) moves both
         sides of a pair alike, while a fault of the harness's timing path moves every pair."""
-        if not harness or len(bare.samples) < len(harness):
-            raise RuntimeError(f"the self-check's bare loop ran {len(bare.samples)} blocks for "
+        if not harness or len(blocks) < len(harness):
+            raise RuntimeError(f"the self-check's bare loop ran {len(blocks)} blocks for "
                                f"{len(harness)} harness rounds: it must run after every round")
         # pytest-benchmark runs one more call and block after its last round (iterations > 1)
-        pairs = list(zip(harness, bare.samples[:len(harness)], strict=True))
+        pairs = list(zip(harness, blocks[:len(harness)], strict=True))
         ratio = statistics.median(h / b for h, b in pairs)
         timeit_s = [b for _, b in pairs]
         return {"timeit_median_s": statistics.median(timeit_s), "timeit_min_s": min(timeit_s),
-                "timeit_number": bare.number, "timeit_repeat": len(pairs), "timeit_samples_s": timeit_s,
+                "timeit_number": iterations, "timeit_repeat": len(pairs), "timeit_samples_s": timeit_s,
                 "paired": True, "ratio": ratio, "ok": SELF_CHECK_RATIO[0] < ratio < SELF_CHECK_RATIO[1]}
 
 
@@ -111,12 +112,9 @@ class BareLoop:
         sync = adapter.synchronize
         timing.warm_up(lambda: sync(fn(w, ids)), *warm_up_s)  # (least, most seconds), the harness's own
         self.timer = timeit.Timer(lambda: sync(fn(w, ids)))
-        self.number = 0
         self.samples: list[float] = []  # seconds per call of each block, in order
 
     def block(self, iterations: int):
-        self.number = iterations
-
         def run_block():
             self.samples.append(self.timer.timeit(number=iterations) / iterations)
 

@@ -451,11 +451,6 @@ def _session(profile="quick", **changes):
     return session
 
 
-def _bare(samples, number=10):
-    """What the self-check keeps of its bare loop: the blocks' seconds per call, in order."""
-    return types.SimpleNamespace(samples=list(samples), number=number)
-
-
 @pytest.mark.parametrize(("harness_s", "ok"), [
     (0.25, False),  # harness/timeit ratio exactly 0.25: outside (the range is open)
     (math.nextafter(0.25, 1.0), True),
@@ -464,7 +459,7 @@ def _bare(samples, number=10):
     (4.0, False),
 ])
 def test_self_check_ratio_bounds(harness_s, ok):
-    got = selfcheck.SelfCheck.compare([harness_s] * 5, _bare([1.0] * 5))
+    got = selfcheck.SelfCheck.compare([harness_s] * 5, [1.0] * 5, iterations=10)
     assert got["ratio"] == harness_s and got["ok"] is ok
     assert got["timeit_median_s"] == 1.0 and got["timeit_repeat"] == 5 and got["timeit_number"] == 10
 
@@ -473,23 +468,23 @@ def test_a_machine_whose_speed_wanders_moves_both_sides_of_each_pair_and_passes(
     # The CI failure: the harness's rounds fell in a fast spell, most bare samples in slow ones
     # (pooled medians 0.6 ms against 3.2 ms). Paired round by round, the spells cancel.
     speed = [1.0] * 3 + [5.0] * 7 + [1.2] * 2 + [5.5] * 7  # seconds per call at each turn
-    got = selfcheck.SelfCheck.compare([0.9 * s for s in speed], _bare(speed))
+    got = selfcheck.SelfCheck.compare([0.9 * s for s in speed], speed, iterations=1)
     assert got["ok"] and got["ratio"] == pytest.approx(0.9)
 
 
 def test_a_harness_slower_in_every_pair_fails_however_the_machine_wanders():
     speed = [1.0, 5.0, 2.0, 4.5, 1.0, 3.0, 5.0]
-    got = selfcheck.SelfCheck.compare([4.5 * s for s in speed], _bare(speed))
+    got = selfcheck.SelfCheck.compare([4.5 * s for s in speed], speed, iterations=1)
     assert not got["ok"] and got["ratio"] == pytest.approx(4.5)
     assert got["timeit_min_s"] == 1.0 and got["timeit_samples_s"] == speed
 
 
 def test_pairs_stop_at_the_last_round_and_a_bare_loop_that_never_ran_is_an_error():
     # pytest-benchmark runs one more call and teardown after its last round when iterations > 1.
-    got = selfcheck.SelfCheck.compare([2.0, 2.0], _bare([1.0, 1.0, 100.0]))
+    got = selfcheck.SelfCheck.compare([2.0, 2.0], [1.0, 1.0, 100.0], iterations=2)
     assert got["ratio"] == 2.0 and got["timeit_repeat"] == 2 and got["timeit_samples_s"] == [1.0, 1.0]
     with pytest.raises(RuntimeError, match="bare loop ran 1 blocks for 2 harness rounds"):
-        selfcheck.SelfCheck.compare([2.0, 2.0], _bare([1.0]))
+        selfcheck.SelfCheck.compare([2.0, 2.0], [1.0], iterations=2)
 
 
 def _paired_self_check(monkeypatch, harness_delay_s=0.0):
@@ -571,7 +566,7 @@ def test_the_self_check_is_measured_however_slow_one_call_is(monkeypatch):
     assert entry["adapter"] == "numpy-gather" and entry["harness_median_s"] > 0
 
 
-def test_the_self_checks_rounds_last_as_long_as_a_timeit_repeat_and_are_kept(monkeypatch):
+def test_the_self_checks_rounds_span_a_longer_window_than_a_cases_and_are_kept(monkeypatch):
     # tiny's own budget is 10 rounds of 0.01 s in all: one stall of the machine would decide the
     # median. The self-check's rounds span 0.2 s (200 rounds of a 1 ms call), a case's do not.
     from backends.numpy_backend import NumpyGather
