@@ -135,6 +135,17 @@ def read_bench_csv(text: str, default_run_id: str | None = None) -> list[dict]:
     return rows
 
 
+def as_stored(rows: Iterable[dict]) -> list[dict]:
+    """``rows`` as bench.csv gives them back (its precision, its types), keeping what the file
+    does not hold (per-round samples): every view of a run, rendered at finalize or again later
+    from the file, reads the same numbers."""
+    rows = list(rows)
+    stored = read_bench_csv(bench_csv_text(rows))
+    for back, row in zip(stored, rows, strict=True):
+        back.update({k: v for k, v in row.items() if k not in BENCH_COLUMN_TYPES})
+    return stored
+
+
 def bench_key(row: dict) -> tuple:
     return tuple("" if row.get(c) is None else str(row[c]) for c in BENCH_KEY)
 

@@ -29,7 +29,7 @@ from harness.bench.selfcheck import self_check_summary
 from harness.bench.sweep import get_profile, sized_rows
 from harness.errors import CorruptResults, HarnessError
 from harness.results import atomic_write_json, atomic_write_text, locked, read_json, set_aside
-from harness.schema import bench_csv_text, bench_key, read_bench_csv
+from harness.schema import as_stored, bench_csv_text, bench_key, read_bench_csv
 from harness.views import bench as bench_view
 from harness.views import plots
 
@@ -105,6 +105,7 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
     new_rows = build_rows(records, denominators, timings)
     for row in new_rows:
         row["run_id"] = manifest["run_id"]
+    new_rows = as_stored(new_rows)  # the crossover, the plots and BENCH.md read what bench.csv keeps
     new_parts = {r["part"]: {k: r.get(k) for k in PART_KEYS}
                  | {"file": str((rdir / manifest["parts"][r["part"]]["file"]).relative_to(out)),
                     "run_id": manifest["run_id"]} for r in records}
@@ -118,7 +119,7 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
         written_plots = plots.write_all(sized_rows(rows), meta["crossover"], out / "plots")
         meta["plots"] = [str(p.relative_to(out)) for p in written_plots]
         atomic_write_json(out / "bench_meta.json", meta)
-        atomic_write_text(out / "BENCH.md", bench_view.bench_md(rows, meta, meta["crossover"]))
+        atomic_write_text(out / "BENCH.md", bench_md_of(out))
         _prune_raw(out, {r.get("run_id") for r in rows} | {manifest["run_id"]})
     c = meta["counts"]
     stream.write(f"bench finalize: {len(new_rows)} rows measured by run {manifest['run_id']} "
@@ -130,6 +131,22 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
     for part, message in failed.items():
         stream.write(f"bench finalize: part {part} FAILED: {message}\n")
     return meta
+
+
+def bench_md_of(out: Path) -> str:
+    """BENCH.md as the folder's bench.csv and bench_meta.json say it, so that the page never shows
+    a figure rounded from digits the table does not keep."""
+    out = Path(out)
+    missing = [name for name in ("bench.csv", "bench_meta.json") if not (out / name).is_file()]
+    if missing:
+        raise HarnessError(f"{out} has no {' or '.join(missing)}: BENCH.md is rendered from the "
+                           f"files python -m harness.bench finalize writes")
+    meta = read_json(out / "bench_meta.json")
+    try:
+        rows = read_bench_csv((out / "bench.csv").read_text(encoding="utf-8"), default_run_id=meta.get("run_id"))
+    except ValueError as exc:
+        raise CorruptResults(f"{out / 'bench.csv'}: {exc}; re-run the benchmark that writes it") from None
+    return bench_view.bench_md(rows, meta, meta.get("crossover") or [])
 
 
 def _meta(records, manifest, rows, adapters, all_parts, failed, ignored, old_meta, denominators) -> dict:

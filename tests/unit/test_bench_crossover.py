@@ -193,6 +193,14 @@ def test_summarize_carries_the_rounds_and_leaves_out_what_has_no_twin():
     assert summarize(rows, unknown) == []
 
 
+def test_a_compiled_pair_is_a_row_of_its_own_named_by_its_mode():
+    compiled = {**ADAPTERS, "t-onehot": {**ADAPTERS["t-onehot"], "mode": "compile"}}
+    rows = [_row("t-gather", 8, 1.0), _row("t-onehot", 8, 2.0)]
+    assert summarize(rows, compiled)[0]["framework"] == "t compile"
+    eager = {**ADAPTERS, "t-onehot": {**ADAPTERS["t-onehot"], "mode": "eager"}}
+    assert summarize(rows, eager)[0]["framework"] == "t"
+
+
 def test_summarize_lists_entries_by_adapter():
     adapters = {**ADAPTERS, "a-onehot": {"variant": "onehot", "framework_label": "a", "gather_twin": "t-gather"}}
     rows = [_row("t-gather", 8, 1.0), _row("t-onehot", 8, 9.0), _row("a-onehot", 8, 0.5)]

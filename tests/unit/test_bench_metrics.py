@@ -103,6 +103,18 @@ def test_derived_sparse_gradient_and_another_time():
     assert got["pct_copy_bw"] == pytest.approx(100.0, rel=EXACT)
 
 
+def test_derived_bags_charge_one_output_row_per_bag():
+    # 16 ids in R=4 bags of 4: forward 16*(32 + 4) + 4*32 = 704 bytes; one-hot (multi-hot) 2*4*4*8 = 256 FLOP
+    bags = _derived(variant="onehot", rows=4)
+    assert bags["gbps"] == pytest.approx(0.704, rel=EXACT)
+    assert bags["gflops"] == pytest.approx(0.256, rel=EXACT)
+    assert bags["lookups_per_s"] == pytest.approx(16_000_000, rel=EXACT)  # still every id looked up
+    # dense backward: dY 4*32 + ids 64 + touched 192 + zero-fill 128 = 512 bytes; FLOPs doubled
+    both = _derived(variant="onehot", pass_="forward_backward", rows=4)
+    assert both["gbps"] == pytest.approx(0.512, rel=EXACT)
+    assert both["gflops"] == pytest.approx(0.512, rel=EXACT)
+
+
 @pytest.mark.parametrize("copy_gbps", [None, 0.0])
 def test_no_share_without_a_copy_bandwidth(copy_gbps):
     got = _derived(copy_gbps=copy_gbps)

@@ -123,6 +123,14 @@ def test_settled_needs_two_windows():
     assert timing.settled([1.0] * 3 + [2.0] * 3, window=3)  # slower is settled: only speed-ups wait
 
 
+def test_settled_is_the_last_window_against_the_one_before_it():
+    edge = (1 - timing.SETTLE_GAIN) * 20.0
+    assert timing.settled([20.0] * 5 + [edge] * 5)  # exactly the gain faster: settled
+    assert not timing.settled([20.0] * 5 + [math.nextafter(edge, 0.0)] * 5)
+    # Only the last two windows count: ten faster calls before them change nothing.
+    assert timing.settled([1.0] * 15 + [10.0] * 10)
+
+
 def test_plan_rounds_reaches_the_minimum_round_time():
     t = 2**-10  # seconds per call
     # 2**-7 s rounds need 8 calls; a budget of 10 such rounds: (8 iterations, 10 rounds)
@@ -238,6 +246,21 @@ def test_event_factory_prefers_the_adapter_hook_then_its_framework_runtime_and_h
     monkeypatch.setattr(TorchCuda, "device", "cpu")  # CPU rows are timed by the wall clock
     assert timing.event_factory(TorchCuda()) is None
 
+    class EventsEverywhere:  # a runtime that would make events for any device, the CPU included
+        @staticmethod
+        def device_event(device):
+            return lambda: device
+
+    class CpuWithRuntime:
+        framework, device, runtime = "acme", "cpu", EventsEverywhere
+
+    class WithoutRuntime:  # a third party's adapter that never heard of runtimes
+        framework, device = "acme", "cuda"
+
+    assert timing.event_factory(CpuWithRuntime()) is None
+    assert timing.event_factory(WithoutRuntime()) is None
+    assert isinstance(timing.memory_probe(WithoutRuntime()), timing.NoMemoryProbe)
+
 
 # ---- memory ------------------------------------------------------------------------------
 
@@ -276,6 +299,28 @@ def test_cpu_memory_probe_is_peak_rss_during_the_call_minus_rss_before(monkeypat
         proc.files["/proc/self/status"] = _status(2100, 5120)  # the high-water mark after the reset
     assert probe.extra_bytes == 3_145_728  # (5120 - 2048) KiB
     assert proc.writes == [("/proc/self/clear_refs", "5")]  # the mark was reset first
+
+
+def test_cpu_memory_probe_knows_no_peak_before_the_call_ended(monkeypatch):
+    monkeypatch.setattr(timing, "Path", FakeProc({"/proc/self/status": _status(2048, 9000)}))
+    probe = timing.CpuMemoryProbe().__enter__()
+    assert probe.extra_bytes is None
+
+
+def test_freed_heap_goes_back_to_the_os_through_glibc_before_the_call(monkeypatch):
+    trimmed = []
+
+    class Libc:
+        def __init__(self, name):
+            self.name = name
+
+        def malloc_trim(self, pad):
+            trimmed.append((self.name, pad))
+
+    monkeypatch.setattr(timing.ctypes, "CDLL", Libc)
+    monkeypatch.setattr(timing, "Path", FakeProc({"/proc/self/status": _status(2048, 2048)}))
+    with timing.CpuMemoryProbe():
+        assert trimmed == [("libc.so.6", 0)]  # everything freed above the heap's start
 
 
 @pytest.mark.parametrize("probe", [

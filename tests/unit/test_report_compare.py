@@ -321,3 +321,29 @@ def test_compare_refuses_different_profiles_unless_forced(real_results, tmp_path
     assert err.strip().count("\n") == 0 and not (root / "COMPARE.md").exists()
     assert main(["--results", str(root), "--compare", str(old), "--force"]) == 3  # written, with a warning
     assert f"forced: old is profile '{PROFILE}', new is profile 'full'" in (root / "COMPARE.md").read_text()
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("{not json", "unreadable (Expecting property name enclosed in double quotes"),
+    ('{"benchmarks": [{"stats": {}}]}', "not a pytest-benchmark file (KeyError: 'extra_info')"),
+])
+def test_a_raw_file_without_rounds_is_named_with_why(tmp_path, text, why):
+    from harness.report.compare import _raw_samples
+
+    path = tmp_path / "bench-part.json"
+    path.write_text(text, encoding="utf-8")
+    problems = []
+    assert _raw_samples(path, problems) == {}
+    (line,) = problems
+    assert line.startswith(f"{path}: {why}") and line.endswith("compared by the IQR rule, without an interval")
+
+
+def test_a_single_bench_csv_is_named_by_its_folder(real_results, tmp_path):
+    from harness.report.compare import load_side
+
+    folder = tmp_path / "some-machine"
+    folder.mkdir()
+    shutil.copy(real_results.bench_csv(A), folder / "bench.csv")  # no bench_meta.json beside it
+    problems = []
+    side = load_side(folder / "bench.csv", problems)
+    assert side.machine_id == "some-machine" and side.bench_rows and problems == []

@@ -80,3 +80,32 @@ def test_the_part_that_measured_wins_in_every_reader():
                {"part": "keras", "adapters": {"k": {"variant": "gather"}}},
                {"part": "late", "adapters": {"k": {"skip_reason": "other backend"}}}]
     assert rows_mod.adapters_meta(records) == {"k": {"variant": "gather", "part": "keras"}}
+
+
+def test_rows_as_stored_carry_the_files_values_and_keep_the_samples():
+    row = {c: None for c in schema.BENCH_COLUMNS} | {
+        "adapter": "a", "status": "ok", "vocab": 512, "median_s": 6.014999996e-4, "gbps": 6.6049999,
+        "samples": [6.0e-4, 6.1e-4]}
+    (stored,) = schema.as_stored([row])
+    assert stored["median_s"] == 6.015e-4 and stored["gbps"] == 6.605  # bench.csv's 6 significant digits
+    assert stored["vocab"] == 512 and isinstance(stored["vocab"], int)
+    assert stored["samples"] == [6.0e-4, 6.1e-4]  # not a column: kept for the intervals
+    assert row["median_s"] == 6.014999996e-4  # the caller's rows are left as they were
+
+
+def test_finalize_writes_the_view_of_the_files_it_wrote(real_results):
+    """BENCH.md shows what bench.csv and bench_meta.json hold: rendered again from them, it is
+    the same to the byte (a figure rounded from unstored digits would differ in its last digit)."""
+    from harness.bench.finalize import bench_md_of
+
+    for mid in MACHINES:
+        folder = real_results.bench_dir(mid)
+        assert bench_md_of(folder) == (folder / "BENCH.md").read_text(encoding="utf-8")
+
+
+def test_a_folder_without_a_finalized_table_is_named(tmp_path):
+    from harness.bench.finalize import bench_md_of
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="has no bench.csv or bench_meta.json"):
+        bench_md_of(tmp_path)
