@@ -133,19 +133,27 @@ def finalize(out: Path, run_id: str | None = None, stream=sys.stderr) -> dict:
     return meta
 
 
+def read_finalized(out: Path) -> tuple[list[dict], dict]:
+    """A benchmark folder's rows (bench.csv) and metadata (bench_meta.json) as finalize wrote
+    them; a missing or damaged file is one line naming it and the fix."""
+    out = Path(out)
+    csv_path = out / "bench.csv"
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CorruptResults(f"{csv_path}: missing; run 'python -m harness.bench finalize --out {out}'") from None
+    meta = read_json(out / "bench_meta.json")
+    try:
+        rows = read_bench_csv(text, default_run_id=meta.get("run_id"))
+    except ValueError as exc:
+        raise CorruptResults(f"{csv_path}: {exc}") from None
+    return rows, meta
+
+
 def bench_md_of(out: Path) -> str:
     """BENCH.md as the folder's bench.csv and bench_meta.json say it, so that the page never shows
     a figure rounded from digits the table does not keep."""
-    out = Path(out)
-    missing = [name for name in ("bench.csv", "bench_meta.json") if not (out / name).is_file()]
-    if missing:
-        raise HarnessError(f"{out} has no {' or '.join(missing)}: BENCH.md is rendered from the "
-                           f"files python -m harness.bench finalize writes")
-    meta = read_json(out / "bench_meta.json")
-    try:
-        rows = read_bench_csv((out / "bench.csv").read_text(encoding="utf-8"), default_run_id=meta.get("run_id"))
-    except ValueError as exc:
-        raise CorruptResults(f"{out / 'bench.csv'}: {exc}; re-run the benchmark that writes it") from None
+    rows, meta = read_finalized(out)
     return bench_view.bench_md(rows, meta, meta.get("crossover") or [])
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.bench.finalize import read_finalized
 from harness.bench.slices import headline, slices
 from harness.bench.sweep import STREAM, sized_rows
 from harness.errors import CorruptResults, HarnessError
 from harness.results import read_json
-from harness.schema import read_bench_csv
 from harness.views import bench, formats, regimes, tables
 from harness.views.readme import replace_section
 
@@ -176,14 +176,7 @@ def update_readme(out: Path, readme: Path) -> str:
     out, readme = Path(out), Path(readme)
     if not readme.is_file():
         raise HarnessError(f"{readme}: not found; pass --readme PATH to the README to update")
-    csv_path = out / "bench.csv"
-    try:
-        rows = read_bench_csv(csv_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CorruptResults(f"{csv_path}: missing; run 'python -m harness.bench finalize --out {out}'") from None
-    except ValueError as exc:
-        raise CorruptResults(f"{csv_path}: {exc}") from None
-    meta = read_json(out / "bench_meta.json")
+    rows, meta = read_finalized(out)
     gpu = meta.get("profile") == "gpu"
     section = (render_gpu if gpu else render)(rows, meta, out, readme)
     replace_section(readme, GPU_SECTION if gpu else SECTION, section)

@@ -107,5 +107,8 @@ def test_a_folder_without_a_finalized_table_is_named(tmp_path):
     from harness.bench.finalize import bench_md_of
     from harness.errors import HarnessError
 
-    with pytest.raises(HarnessError, match="has no bench.csv or bench_meta.json"):
+    with pytest.raises(HarnessError, match=r"bench.csv: missing; run 'python -m harness.bench finalize --out "):
+        bench_md_of(tmp_path)
+    (tmp_path / "bench.csv").write_text("adapter\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match=r"bench_meta.json: missing; re-run the session that writes it"):
         bench_md_of(tmp_path)
